@@ -66,6 +66,8 @@ export interface CarryReport {
   servicesEnabled: string[];
   /** sha256 of every carried file at carry time, for the final sync. */
   digests: Record<string, string>;
+  /** Set by the final sync: carried files that changed since the first carry. */
+  resynced?: string[];
 }
 
 export interface BootEntry {
@@ -89,6 +91,8 @@ export interface TrialBootResult {
   /** Epoch ms when the reboot was issued (controller clock). */
   issuedAt: number;
   bootIdBefore: string;
+  /** The host's own clock (epoch seconds) when the reboot was issued, for host-side downtime. */
+  hostIssuedAtS?: number | null;
 }
 
 export interface ComebackResult {
@@ -156,7 +160,7 @@ export interface HostActivities {
   /** Through the power driver: hard reset. Throws non-retryable `NoPowerDriver` when none. */
   powerReset(profile: Profile): Promise<void>;
   /** Host-side downtime from the journals of the previous and current boot. */
-  measureHostDowntime(profile: Profile): Promise<HostDowntime>;
+  measureHostDowntime(profile: Profile, trial?: TrialBootResult): Promise<HostDowntime>;
 }
 
 /** Failure types the workflows branch on (ApplicationFailure.type). */

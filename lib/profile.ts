@@ -134,14 +134,14 @@ export const profileSchema = z
         files: z.array(absPath).default([]),
         exclude: z.array(absPath).default([]),
       })
-      .default({ defaults: true, files: [], exclude: [] }),
+      .prefault({}),
     health: z
       .object({
         commands: z.array(healthCommand).default([]),
         units: z.array(z.string().regex(/^[A-Za-z0-9:_.@-]+$/, 'must be a systemd unit name')).default([]),
         tcpPorts: z.array(z.number().int().min(1).max(65535)).default([]),
       })
-      .default({ commands: [], units: [], tcpPorts: [] }),
+      .prefault({}),
     timings: z
       .object({
         approvalTimeout: duration('24h'),
@@ -149,7 +149,7 @@ export const profileSchema = z
         pollInterval: duration('5s'),
         healthTimeout: duration('2m'),
       })
-      .default({ approvalTimeout: '24h', comebackDeadline: '5m', pollInterval: '5s', healthTimeout: '2m' }),
+      .prefault({}),
     reboot: z.enum(['firmware', 'kexec']).default('firmware'),
     power: powerSchema.default({ driver: 'none' }),
     /** Extra kernel command line for the new slot (e.g. console=ttyS0). */

@@ -1,0 +1,79 @@
+// Phase 1: read the host's facts with read-only commands, then let lib/layout decide.
+import type { HostFacts } from '../lib/contract.js';
+import { assessLayout, type LayoutAssessment, type RawHostFacts } from '../lib/layout.js';
+import { LSBLK_COLUMNS } from '../lib/blockdev.js';
+import type { Profile } from '../lib/profile.js';
+import { sh } from './host-io.js';
+import type { SshHost } from './ssh.js';
+
+// One round trip; sections are separated by "@@name" lines. Nothing here writes.
+const GATHER = `
+sec() { printf '\\n@@%s\\n' "$1"; }
+sec hostname; hostname
+sec bootId; cat /proc/sys/kernel/random/boot_id
+sec kernel; uname -r
+sec cmdline; cat /proc/cmdline
+sec osRelease; cat /etc/os-release
+sec lsblk; lsblk -J -b -o ${LSBLK_COLUMNS}
+sec findmnt; findmnt -J -o SOURCE,TARGET,FSTYPE
+sec rootUsed; df -B1 --output=used / | tail -n 1
+sec efi; [ -d /sys/firmware/efi ] && echo yes || echo no
+sec grubVersion; (grub-editenv --version 2>/dev/null || true) | head -n 1
+sec grubenv; grub-editenv list 2>/dev/null || true
+sec etcDefaultGrub; cat /etc/default/grub 2>/dev/null || true
+sec grubCfgCustom; grep -qs 'custom.cfg' /boot/grub/grub.cfg && echo yes || echo no
+sec grubDir; findmnt -n -o SOURCE -T /boot/grub 2>/dev/null || findmnt -n -o SOURCE -T /boot
+`;
+
+export function parseSections(out: string): Record<string, string> {
+  const sections: Record<string, string> = {};
+  let name: string | null = null;
+  let buf: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^@@(\w+)$/.exec(line);
+    if (m) {
+      if (name) sections[name] = buf.join('\n').trim();
+      name = m[1]!;
+      buf = [];
+    } else buf.push(line);
+  }
+  if (name) sections[name] = buf.join('\n').trim();
+  return sections;
+}
+
+export async function gatherRawFacts(h: SshHost): Promise<RawHostFacts> {
+  const s = parseSections(await sh(h, GATHER, [], { timeoutMs: 60_000 }));
+  return {
+    hostname: s.hostname ?? '',
+    bootId: s.bootId ?? '',
+    kernel: s.kernel ?? '',
+    cmdline: s.cmdline ?? '',
+    osRelease: s.osRelease ?? '',
+    lsblkJson: s.lsblk ?? '{"blockdevices":[]}',
+    findmntJson: s.findmnt ?? '{"filesystems":[]}',
+    rootUsedBytes: Number(s.rootUsed ?? 0),
+    efi: s.efi === 'yes',
+    grubVersion: s.grubVersion ?? '',
+    grubenvList: s.grubenv ?? '',
+    etcDefaultGrub: s.etcDefaultGrub ?? '',
+    grubCfgSourcesCustom: s.grubCfgCustom === 'yes',
+    grubDirSource: s.grubDir ?? '',
+  };
+}
+
+export async function assessHost(h: SshHost, profile: Profile): Promise<LayoutAssessment> {
+  return assessLayout(profile, await gatherRawFacts(h), new Date().toISOString());
+}
+
+export class UnsafeLayoutError extends Error {
+  constructor(public readonly refusals: string[]) {
+    super(`refusing to upgrade this host:\n${refusals.map((r) => `  - ${r}`).join('\n')}`);
+    this.name = 'UnsafeLayoutError';
+  }
+}
+
+export async function inspectFacts(h: SshHost, profile: Profile): Promise<HostFacts> {
+  const a = await assessHost(h, profile);
+  if (!a.ok) throw new UnsafeLayoutError(a.refusals);
+  return a.facts;
+}

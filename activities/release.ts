@@ -1,0 +1,134 @@
+// Phase 3: install the new release onto the spare slot (mounted at SPARE_MNT): debootstrap on
+// the host, or stream a rootfs tarball from the controller. Idempotent under retries: the slot
+// is emptied first, and a marker written last says which release is complete there.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { HostFacts, InstallResult } from '../lib/contract.js';
+import { newestKernel } from '../lib/grub.js';
+import { parseOsRelease } from '../lib/layout.js';
+import type { Profile, ReleaseConfig } from '../lib/profile.js';
+import { listBoot, mountSlot, readFile, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
+import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
+import type { SshHost } from './ssh.js';
+
+const MARKER = '.ab-upgrade-release';
+
+/** Packages every slot needs to boot, be reached and manage GRUB, by boot mode. */
+export function basePackages(bootMode: HostFacts['bootMode']): string[] {
+  return [
+    'linux-image-amd64', 'systemd-sysv', 'udev', 'dbus', 'openssh-server', 'ifupdown', 'isc-dhcp-client',
+    'initramfs-tools', 'kexec-tools', 'sudo', 'procps', 'iproute2', 'e2fsprogs', 'zstd', 'grub2-common',
+    bootMode === 'uefi' ? 'grub-efi-amd64-bin' : 'grub-pc-bin',
+  ];
+}
+
+/** A stable identity of the release recipe, stored in the marker. */
+export function releaseId(release: ReleaseConfig, bootMode: HostFacts['bootMode']): string {
+  if (release.source === 'image') return `image:${release.sha256}`;
+  const recipe = JSON.stringify([release.suite, release.mirror, release.components, release.packages, basePackages(bootMode)]);
+  return `debootstrap:${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`;
+}
+
+const EMPTY_SPARE = `
+root=$1; id=$2; marker=$3
+if [ -f "$root/$marker" ] && [ "$(cat "$root/$marker")" = "$id" ]; then echo complete; exit 0; fi
+find "$root" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
+echo empty
+`;
+
+// debootstrap from the host's own package if it has one, else from the .deb unpacked into /run
+// (installing it would change the active slot, which we promise not to do).
+const DEBOOTSTRAP = `
+root=$1; suite=$2; mirror=$3; include=$4; components=$5; work=$6
+mkdir -p "$work"
+if command -v debootstrap >/dev/null; then db=debootstrap
+else
+  cd "$work"
+  [ -x "$work/db/usr/sbin/debootstrap" ] || { apt-get download debootstrap >/dev/null && dpkg-deb -x debootstrap_*.deb "$work/db"; }
+  export DEBOOTSTRAP_DIR="$work/db/usr/share/debootstrap"; db="$work/db/usr/sbin/debootstrap"
+fi
+"$db" --variant=minbase --components="$components" --include="$include" "$suite" "$root" "$mirror"
+chroot "$root" apt-get clean
+`;
+
+const UNPACK = {
+  'tar.zst': 'zstd -dc -T0 | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
+  'tar.gz': 'gzip -dc | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
+  tar: 'tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
+} as const;
+
+export async function installRelease(h: SshHost, profile: Profile, facts: HostFacts): Promise<InstallResult> {
+  const started = Date.now();
+  await mountSlot(h, facts.spare, SPARE_MNT);
+  const id = releaseId(profile.release, facts.bootMode);
+  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER])).trim();
+  let bytes: number | null = null;
+  if (state !== 'complete') {
+    const r = profile.release;
+    if (r.source === 'debootstrap') {
+      const include = [...basePackages(facts.bootMode), ...r.packages].join(',');
+      let lines = 0;
+      await withHeartbeats(
+        () => ({ phase: 'debootstrap', lines }),
+        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), `${RUN_DIR}/debootstrap`], {
+          timeoutMs: 3 * 3600_000,
+          signal: cancellationSignal(),
+          onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
+        }),
+      );
+    } else {
+      const file = await localImage(r.url, r.sha256);
+      bytes = (await stat(file)).size;
+      let sent = 0;
+      await withHeartbeats(
+        () => ({ phase: 'stream', sent, total: bytes }),
+        h.script(`set -eu\n${UNPACK[r.format]}`, [SPARE_MNT], {
+          stdin: createReadStream(file, { highWaterMark: 1 << 20 }).on('data', (c) => (sent += c.length)),
+          timeoutMs: 3 * 3600_000,
+          signal: cancellationSignal(),
+        }),
+      );
+    }
+    await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
+  }
+  heartbeat({ phase: 'done' });
+  const os = parseOsRelease((await readFile(h, `${SPARE_MNT}/etc/os-release`)) ?? (await readFile(h, `${SPARE_MNT}/usr/lib/os-release`)) ?? '');
+  const kernel = newestKernel(await listBoot(h, SPARE_MNT));
+  if (!kernel) throw new Error(`the new release on ${facts.spare.device} has no kernel in /boot`);
+  return { prettyName: os.PRETTY_NAME ?? 'unknown', kernel: kernel.version, bytes, durationMs: Date.now() - started };
+}
+
+/** The image as a verified local file: a path is checked in place, a URL is downloaded to the cache. */
+export async function localImage(url: string, sha256: string): Promise<string> {
+  let file = url;
+  if (/^https?:\/\//.test(url)) {
+    const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ab-upgrade', 'releases');
+    await mkdir(dir, { recursive: true });
+    file = join(dir, sha256);
+    const have = await stat(file).catch(() => null);
+    if (!have) {
+      const res = await fetch(url);
+      if (!res.ok || !res.body) throw new Error(`downloading ${url}: HTTP ${res.status}`);
+      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(`${file}.part`));
+      await rename(`${file}.part`, file);
+    }
+  }
+  const digest = await sha256File(file);
+  if (digest !== sha256) throw new ImageDigestError(`release image ${url} has sha256 ${digest}, the profile expects ${sha256}`);
+  return file;
+}
+
+export class ImageDigestError extends Error {
+  override name = 'ImageDigestError';
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
