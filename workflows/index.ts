@@ -1,0 +1,4 @@
+// The workflow bundle's entry point: every export here is a workflow type the worker registers.
+// Export workflow functions only (helpers live in runbook.ts and are not re-exported).
+export { upgradeHost } from './upgrade-host.js';
+export { rollbackHost } from './rollback-host.js';
