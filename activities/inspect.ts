@@ -77,3 +77,9 @@ export async function inspectFacts(h: SshHost, profile: Profile): Promise<HostFa
   if (!a.ok) throw new UnsafeLayoutError(a.refusals);
   return a.facts;
 }
+
+/** Which of `paths` exist on the running slot (for `plan`). */
+export async function presentPaths(h: SshHost, paths: string[]): Promise<Set<string>> {
+  const out = await sh(h, 'for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then printf "%s\\n" "$p"; fi; done', paths);
+  return new Set(out.split('\n').filter(Boolean));
+}

@@ -1,0 +1,150 @@
+// After a reboot: is the host back (new boot_id, which slot is /), is it healthy, and how long
+// were its services down as the host itself saw it.
+import type { ComebackResult, HealthCheckResult, HealthReport, HostDowntime, ProbeResult, SlotName, TrialBootResult } from '../lib/contract.js';
+import { deviceForSource, LSBLK_COLUMNS, parseLsblk, resolveSlots } from '../lib/blockdev.js';
+import { shQuote } from '../lib/quote.js';
+import type { Profile } from '../lib/profile.js';
+import { onHost, sh } from './host-io.js';
+import { cancellationSignal, heartbeat } from './progress.js';
+import { SshHost, targetFromProfile } from './ssh.js';
+
+const PROBE = `
+cat /proc/sys/kernel/random/boot_id
+findmnt -n -o SOURCE /
+lsblk -J -b -o ${LSBLK_COLUMNS}
+`;
+
+/** Which slot a host runs, from its root device and the profile's slot names. */
+export function slotFromProbe(profile: Profile, rootSource: string, lsblkJson: string): SlotName | null {
+  const devices = parseLsblk(lsblkJson);
+  const slots = resolveSlots(profile.slots, devices);
+  const root = deviceForSource(rootSource, devices);
+  if (!slots.ok || !root) return null;
+  return root.path === slots.a.path ? 'a' : root.path === slots.b.path ? 'b' : null;
+}
+
+/** One bounded probe over a fresh connection (the pooled one died with the reboot). */
+export async function probeOnce(profile: Profile, timeoutMs = 10_000): Promise<ProbeResult> {
+  let h: SshHost | null = null;
+  try {
+    h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: timeoutMs });
+    const out = await sh(h, PROBE, [], { timeoutMs });
+    const [bootId = '', rootSource = '', ...rest] = out.split('\n');
+    const slot = slotFromProbe(profile, rootSource.trim(), rest.join('\n'));
+    return { reachable: true, bootId: bootId.trim(), slot, detail: `root ${rootSource.trim()}` };
+  } catch (e) {
+    // A changed host key is not "unreachable": the caller must see it and stop.
+    if ((e as Error).name === 'HostKeyMismatchError') throw e;
+    return { reachable: false, bootId: null, slot: null, detail: (e as Error).message.split('\n')[0] ?? 'unreachable' };
+  } finally {
+    h?.close();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}
+
+/** Polls until a boot other than `bootIdBefore` answers. Ends only by success or cancellation. */
+export async function awaitComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number): Promise<ComebackResult> {
+  const signal = cancellationSignal();
+  for (let probes = 1; ; probes++) {
+    const p = await probeOnce(profile, Math.max(5_000, Math.min(pollIntervalMs * 2, 15_000)));
+    heartbeat({ probes, last: p.detail });
+    if (p.reachable && p.bootId && p.bootId !== bootIdBefore) {
+      if (!p.slot) throw new Error(`the host came back (boot ${p.bootId}) but its root is on neither slot (${p.detail})`);
+      return { bootId: p.bootId, slot: p.slot, rootDevice: p.detail.replace(/^root /, ''), answeredAt: Date.now(), probes };
+    }
+    await sleep(pollIntervalMs, signal);
+  }
+}
+
+const SYSTEM_STATE = `
+state=$(timeout "$1" systemctl is-system-running --wait 2>/dev/null || true)
+echo "$state"
+systemctl --failed --no-legend --plain --no-pager 2>/dev/null | awk '{print $1}' | tr '\\n' ' '
+`;
+
+async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<HealthCheckResult[]> {
+  const checks: HealthCheckResult[] = [];
+  const [state = '', failed = ''] = (await sh(h, SYSTEM_STATE, [String(waitS)], { timeoutMs: (waitS + 10) * 1000 })).split('\n');
+  checks.push({
+    name: 'system booted',
+    ok: state === 'running' || state === 'degraded',
+    detail: `systemd: ${state || 'unknown'}${failed.trim() ? `; failed units: ${failed.trim()}` : ''}`,
+  });
+  for (const unit of profile.health.units) {
+    const r = await h.exec(['systemctl', 'is-active', unit], { check: false, timeoutMs: 15_000 });
+    checks.push({ name: `unit ${unit}`, ok: r.stdout.trim() === 'active', detail: r.stdout.trim() || r.stderr.trim() });
+  }
+  if (profile.health.tcpPorts.length) {
+    const listening = (await h.exec(['ss', '-Hltn'], { timeoutMs: 15_000 })).stdout;
+    const ports = new Set([...listening.matchAll(/\S+:(\d+)\s+\S+\s*$/gm)].map((m) => Number(m[1])));
+    for (const port of profile.health.tcpPorts)
+      checks.push({ name: `tcp ${port}`, ok: ports.has(port), detail: ports.has(port) ? 'listening' : 'nothing listens' });
+  }
+  for (const c of profile.health.commands) {
+    const r = await h.exec(['sh', '-c', c.run], { check: false, timeoutMs: c.timeout });
+    const out = (r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ');
+    checks.push({
+      name: c.name ?? `command ${c.run}`,
+      ok: r.exitCode === 0,
+      detail: r.timedOut ? `timed out after ${c.timeout}ms` : `exit ${r.exitCode ?? 'unknown'}${out ? `: ${out}` : ''}`,
+    });
+  }
+  return checks;
+}
+
+/** Runs the checks until all pass or healthTimeout passes; reports the last round. */
+export async function checkHealth(profile: Profile): Promise<HealthReport> {
+  const deadline = Date.now() + profile.timings.healthTimeout;
+  const signal = cancellationSignal();
+  for (let round = 1; ; round++) {
+    const left = Math.max(1, Math.round((deadline - Date.now()) / 1000));
+    const checks = await onHost(profile, (h) => runChecks(h, profile, Math.min(left, 60)));
+    heartbeat({ round, failing: checks.filter((c) => !c.ok).map((c) => c.name) });
+    const ok = checks.every((c) => c.ok);
+    if (ok || Date.now() >= deadline) return { ok, checks, checkedAt: Date.now() };
+    await sleep(Math.min(2_000, Math.max(0, deadline - Date.now())), signal);
+  }
+}
+
+// Realtime of "active" for units: boot realtime + ActiveEnterTimestampMonotonic.
+const UNIT_TIMES = `
+now=$(date +%s.%N); up=$(cut -d' ' -f1 /proc/uptime)
+echo "$now $up"
+for u in "$@"; do echo "$u $(systemctl show -P ActiveEnterTimestampMonotonic "$u" 2>/dev/null || echo 0)"; done
+`;
+
+export async function measureHostDowntime(profile: Profile, trial?: TrialBootResult): Promise<HostDowntime> {
+  if (!trial?.hostIssuedAtS) return { toSshdS: null, toServicesS: null };
+  const units = ['ssh.service', ...profile.health.units];
+  const out = await onHost(profile, (h) => sh(h, UNIT_TIMES, units));
+  const [head = '', ...lines] = out.trim().split('\n');
+  const [now, up] = head.split(' ').map(Number);
+  const bootRealtime = now! - up!;
+  const activeAt = (line: string) => {
+    const mono = Number(line.split(' ').at(-1));
+    return mono > 0 ? bootRealtime + mono / 1e6 : null;
+  };
+  const times = lines.map(activeAt);
+  const sshd = times[0] ?? null;
+  const services = times.slice(1);
+  const round = (s: number) => Math.round(s * 10) / 10;
+  return {
+    toSshdS: sshd === null ? null : round(sshd - trial.hostIssuedAtS),
+    toServicesS:
+      services.length && services.every((t) => t !== null)
+        ? round(Math.max(sshd ?? 0, ...(services as number[])) - trial.hostIssuedAtS)
+        : sshd === null
+          ? null
+          : round(sshd - trial.hostIssuedAtS),
+  };
+}
+
+/** Used by `plan`: quoting for display of the exact commands we would run. */
+export const displayCommand = (argv: string[]) => argv.map(shQuote).join(' ');

@@ -1,0 +1,233 @@
+// ab-upgrade: the operator's command line. Every command exits non-zero on failure and prints
+// errors as sentences; --json gives machine-readable output where it makes sense.
+import { Command, Option } from 'commander';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { userInfo } from 'node:os';
+import { assessHost, presentPaths } from '../activities/inspect.js';
+import { closeAllHosts, SshHost, targetFromProfile } from '../activities/ssh.js';
+import { carryList } from '../lib/carry.js';
+import { formatPhase, formatStatus } from '../lib/format-status.js';
+import { renderPlan } from '../lib/plan.js';
+import { hostWorkflowId, ProfileError, type Profile } from '../lib/profile.js';
+import {
+  approveUpdate,
+  hostRecoveredSignal,
+  isFinalState,
+  rejectUpdate,
+  startOptions,
+  statusQuery,
+  WorkflowTypes,
+  type WorkflowStatus,
+} from '../lib/workflow-api.js';
+import { loadProfile } from './profile-file.js';
+import { connectClient, hostStatus } from './temporal.js';
+
+const me = () => process.env.AB_UPGRADE_USER ?? userInfo().username;
+
+/** Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad input, 3 rolled back/rejected. */
+class CliError extends Error {
+  constructor(message: string, public readonly code = 1) {
+    super(message);
+  }
+}
+
+export async function planHost(profile: Profile): Promise<{ text: string; ok: boolean; json: unknown }> {
+  const h = await SshHost.connect(targetFromProfile(profile));
+  try {
+    const assessment = await assessHost(h, profile);
+    const present = await presentPaths(h, carryList(profile));
+    return { text: renderPlan(profile, assessment, present), ok: assessment.ok, json: { ...assessment, carryPresent: [...present] } };
+  } finally {
+    h.close();
+  }
+}
+
+/** Prints timeline changes until the workflow ends or stops to wait for a human. */
+export async function follow(getStatus: () => Promise<WorkflowStatus>, print: (line: string) => void, untilFinal = true): Promise<WorkflowStatus> {
+  const seen = new Map<string, string>();
+  let lastWait = '';
+  for (;;) {
+    const s = await getStatus();
+    s.timeline.forEach((p, i) => {
+      const key = `${i}`;
+      const text = formatPhase(p);
+      if (seen.get(key) !== text && (p.endedAt || !seen.has(key))) print(text);
+      seen.set(key, text);
+    });
+    if (s.waitingFor && s.waitingFor !== lastWait) print(`waiting for: ${s.waitingFor}`);
+    lastWait = s.waitingFor ?? '';
+    if (isFinalState(s.state) || (!untilFinal && s.state.startsWith('awaiting'))) return s;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function exitFor(s: WorkflowStatus): number {
+  return s.state === 'committed' ? 0 : s.state === 'rolled-back' || s.state === 'rejected' ? 3 : 1;
+}
+
+export function buildCli(): Command {
+  const program = new Command('ab-upgrade')
+    .description('Upgrade Debian hosts onto their spare A/B root slot, with a trial boot and a guaranteed way back.')
+    .showHelpAfterError();
+
+  program
+    .command('worker')
+    .description('run a worker: executes the upgrade workflows and their SSH activities')
+    .action(async () => {
+      const { runWorker } = await import('../worker/main.js');
+      await runWorker();
+    });
+
+  program
+    .command('plan <profile>')
+    .description('inspect the host read-only and print exactly what an upgrade would do (writes nothing)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: { json?: boolean }) => {
+      const plan = await planHost(await loadProfile(file));
+      console.log(o.json ? JSON.stringify(plan.json, null, 2) : plan.text);
+      if (!plan.ok) process.exitCode = 1;
+    });
+
+  program
+    .command('upgrade <profile>')
+    .description('start the upgrade workflow for the host in <profile>')
+    .option('-y, --yes', 'approve the reboot in advance (no approval wait)')
+    .option('--follow', 'show the phases live until the upgrade ends or waits for approval')
+    .option('--json', 'print the final status as JSON (with --follow)')
+    .action(async (file: string, o: { yes?: boolean; follow?: boolean; json?: boolean }) => {
+      const profile = await loadProfile(file);
+      const client = await connectClient();
+      let handle;
+      try {
+        handle = await client.workflow.start(WorkflowTypes.upgradeHost, {
+          ...startOptions(profile),
+          args: [{ profile, autoApprove: !!o.yes, requestedBy: me() }],
+        });
+      } catch (e) {
+        if (e instanceof WorkflowExecutionAlreadyStartedError)
+          throw new CliError(`an upgrade or rollback of ${profile.name} is already running (workflow ${hostWorkflowId(profile.name)}); see: ab-upgrade status ${profile.name}`);
+        throw e;
+      }
+      console.log(`started ${hostWorkflowId(profile.name)} (run ${handle.firstExecutionRunId}); Web UI: http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}`);
+      if (!o.follow) return;
+      const s = await follow(() => handle.query(statusQuery), console.log, false);
+      if (s.state === 'awaiting-approval') {
+        console.log(`approve with: ab-upgrade approve ${profile.name}   (or reject with: ab-upgrade reject ${profile.name} --reason ...)`);
+        return;
+      }
+      const final = (await hostStatus(client, profile.name)) ?? s;
+      console.log(o.json ? JSON.stringify(final, null, 2) : formatStatus(final));
+      process.exitCode = exitFor(final);
+    });
+
+  for (const [name, update] of [['approve', approveUpdate], ['reject', rejectUpdate]] as const) {
+    program
+      .command(`${name} <host>`)
+      .description(`${name} the pending reboot of <host>`)
+      .option('--by <who>', 'who decides', me())
+      .option('--reason <text>', 'why')
+      .option('--follow', 'show the phases live until the workflow ends')
+      .action(async (host: string, o: { by: string; reason?: string; follow?: boolean }) => {
+        const client = await connectClient();
+        const handle = client.workflow.getHandle(hostWorkflowId(host));
+        try {
+          await handle.executeUpdate(update, { args: [{ by: o.by, ...(o.reason ? { reason: o.reason } : {}) }] });
+        } catch (e) {
+          throw new CliError(`could not ${name} ${host}: ${(e as Error).message}`);
+        }
+        console.log(`${name}d ${host} (by ${o.by})`);
+        if (o.follow) {
+          const s = await follow(() => handle.query(statusQuery), console.log);
+          console.log(formatStatus(s));
+          process.exitCode = exitFor(s);
+        }
+      });
+  }
+
+  program
+    .command('recovered <host>')
+    .description('tell a rollback waiting for an operator that <host> was reset by hand')
+    .option('--by <who>', 'who did it', me())
+    .option('--note <text>', 'what was done')
+    .action(async (host: string, o: { by: string; note?: string }) => {
+      const client = await connectClient();
+      await client.workflow.getHandle(hostWorkflowId(host)).signal(hostRecoveredSignal, { by: o.by, ...(o.note ? { note: o.note } : {}) });
+      console.log(`told the workflow of ${host} that the host was recovered`);
+    });
+
+  program
+    .command('status <host>')
+    .description('phase, timeline, downtime and outcome of the latest upgrade or rollback of <host>')
+    .option('--json', 'machine-readable output')
+    .option('--follow', 'keep printing until the workflow ends')
+    .action(async (host: string, o: { json?: boolean; follow?: boolean }) => {
+      const client = await connectClient();
+      let s = await hostStatus(client, host);
+      if (!s) throw new CliError(`no upgrade or rollback has run for ${host}`);
+      if (o.follow && !isFinalState(s.state)) s = await follow(async () => (await hostStatus(client, host))!, console.log);
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      if (isFinalState(s.state)) process.exitCode = exitFor(s);
+    });
+
+  program
+    .command('rollback <profile>')
+    .description('return a committed host to its previous slot (asks for approval unless --yes)')
+    .option('-y, --yes', 'approve in advance')
+    .option('--follow', 'show the phases live')
+    .action(async (file: string, o: { yes?: boolean; follow?: boolean }) => {
+      const profile = await loadProfile(file);
+      const client = await connectClient();
+      let handle;
+      try {
+        handle = await client.workflow.start(WorkflowTypes.rollbackHost, { ...startOptions(profile), args: [{ profile, autoApprove: !!o.yes, requestedBy: me() }] });
+      } catch (e) {
+        if (e instanceof WorkflowExecutionAlreadyStartedError)
+          throw new CliError(`an upgrade or rollback of ${profile.name} is already running; see: ab-upgrade status ${profile.name}`);
+        throw e;
+      }
+      console.log(`started rollback ${handle.workflowId}`);
+      if (o.follow) {
+        const s = await follow(() => handle.query(statusQuery), console.log, false);
+        if (!isFinalState(s.state)) return void console.log(`approve with: ab-upgrade approve ${profile.name}`);
+        console.log(formatStatus(s));
+        process.exitCode = exitFor(s);
+      }
+    });
+
+  program
+    .command('list')
+    .description('recent upgrades and rollbacks')
+    .addOption(new Option('--limit <n>', 'how many').default('20'))
+    .option('--json', 'machine-readable output')
+    .action(async (o: { limit: string; json?: boolean }) => {
+      const client = await connectClient();
+      const rows: { workflowId: string; type: string; status: string; start: string }[] = [];
+      for await (const w of client.workflow.list({ query: "WorkflowId STARTS_WITH 'ab-upgrade/'" })) {
+        rows.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, start: w.startTime.toISOString() });
+        if (rows.length >= Number(o.limit)) break;
+      }
+      if (o.json) console.log(JSON.stringify(rows, null, 2));
+      else for (const r of rows) console.log(`${r.start}  ${r.status.padEnd(11)} ${r.type.padEnd(13)} ${r.workflowId.replace(/^ab-upgrade\//, '')}`);
+    });
+
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof ProfileError) {
+      console.error(e.message);
+      process.exitCode = 2;
+    } else if (e instanceof CliError) {
+      console.error(`ab-upgrade: ${e.message}`);
+      process.exitCode = e.code;
+    } else {
+      console.error(`ab-upgrade: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    closeAllHosts();
+  }
+}
