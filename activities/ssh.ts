@@ -11,6 +11,7 @@
 //   the channel;
 // - every argv element is POSIX-quoted; secrets (identity file contents, stdin) are never logged.
 import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
@@ -89,6 +90,30 @@ const DEFAULT_MAX_BUFFER = 64 * 1024 * 1024;
 /** After killing a channel, how long its slot stays taken waiting for the server's close. */
 const KILL_GRACE_MS = 2_000;
 const STDERR_LINES_IN_MESSAGE = 10;
+const REAP_TIMEOUT_MS = 5_000;
+
+/** Environment variable that marks the processes of one run on the host. */
+export const RUN_MARKER = 'AB_UPGRADE_RUN';
+
+/**
+ * Runs on the host after a timeout or an abort. $1 is the run id. Finds the processes whose
+ * initial environment holds AB_UPGRADE_RUN=<id> (the command, or sudo in front of it), adds all
+ * their descendants, stops them all, then kills them. Needs only /proc, GNU grep, sed and awk.
+ */
+const REAPER_SCRIPT = String.raw`marker="${RUN_MARKER}=$1"
+roots=$(grep -lzxF -- "$marker" /proc/[0-9]*/environ 2>/dev/null | sed -n 's#^/proc/\([0-9]*\)/environ$#\1#p')
+[ -n "$roots" ] || exit 0
+all=$(for f in /proc/[0-9]*/status; do cat "$f" 2>/dev/null; done | awk -v roots="$roots" '
+  BEGIN { n = split(roots, r, /[ \n]+/); for (i = 1; i <= n; i++) if (r[i] != "") want[r[i]] = 1 }
+  /^Pid:/ { p = $2 }
+  /^PPid:/ { parent[p] = $2 }
+  END {
+    do { changed = 0; for (p in parent) if (!(p in want) && (parent[p] in want)) { want[p] = 1; changed = 1 } } while (changed)
+    for (p in want) print p
+  }')
+kill -STOP $all 2>/dev/null
+kill -KILL $all 2>/dev/null
+exit 0`;
 
 function briefCommand(command: string): string {
   return command.length > 300 ? `${command.slice(0, 300)}…` : command;
@@ -218,7 +243,7 @@ function sendSignal(ch: ClientChannel, name: string): void {
       _client?: { _protocol?: { signal(id: number, name: string): void } };
     };
     if (c.writable) ch.signal(name);
-    else if (c.outgoing?.state === 'open') c._client?._protocol?.signal(c.outgoing.id, name);
+    else if (c.outgoing?.state === 'open' || c.outgoing?.state === 'eof') c._client?._protocol?.signal(c.outgoing.id, name);
   } catch {
     // The channel or connection is already gone: nothing left to signal.
   }
@@ -231,6 +256,12 @@ function abortReason(signal: AbortSignal): Error {
   e.name = 'AbortError';
   return e;
 }
+
+type RunOptions = ExecOptions & {
+  onStdinBytes?: (n: number) => void;
+  /** Our own housekeeping commands: no run marker, never reaped. */
+  internal?: boolean;
+};
 
 interface InFlight {
   connectionLost(): void;
@@ -452,7 +483,7 @@ export class SshHost {
       'mv -f -- "$tmp" "$dst"',
       'trap - EXIT',
     ].join('\n');
-    const execOpts: ExecOptions & { onStdinBytes?: (n: number) => void } = { stdin: data };
+    const execOpts: RunOptions = { stdin: data };
     if (opts.signal) execOpts.signal = opts.signal;
     if (opts.onProgress) {
       let total = 0;
@@ -465,13 +496,16 @@ export class SshHost {
     await this.script(body, [remotePath, mode], execOpts);
   }
 
-  private run(command: string, opts: ExecOptions & { onStdinBytes?: (n: number) => void }): Promise<ExecResult> {
+  private run(command: string, opts: RunOptions): Promise<ExecResult> {
     const started = Date.now();
     const check = opts.check ?? true;
     const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
     const stdout = new TailBuffer(maxBuffer);
     const stderr = new TailBuffer(maxBuffer);
     const signal = opts.signal;
+    // The marker lets reap() find the command's processes on the host after a timeout or abort.
+    const runId = opts.internal ? null : randomBytes(12).toString('hex');
+    const wire = runId ? `${RUN_MARKER}=${runId} ${command}` : command;
 
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
@@ -519,7 +553,23 @@ export class SshHost {
         cleanup();
         reject(e);
       };
-      /** Kill the command and close the channel; keep the slot until the server confirms (bounded). */
+      /**
+       * Stop the command: KILL over SSH (sshd delivers it to the process group, but refuses for
+       * root logins and cannot reach sudo's root processes), close the channel, then reap the
+       * command's processes on the host over a fresh channel. Settles once reaping is done (bounded).
+       */
+      const killThenFail = (makeError: () => unknown) => {
+        if (settled) return;
+        const started = ch !== null;
+        cleanup();
+        kill();
+        const err = makeError();
+        if (started && runId && !this._closed) {
+          void this.reap(runId).then(() => reject(err));
+        } else {
+          reject(err);
+        }
+      };
       const kill = () => {
         if (ch) {
           const c = ch;
@@ -529,6 +579,7 @@ export class SshHost {
           } catch {
             /* gone */
           }
+          // Keep the slot until the server confirms the close, but not forever.
           const t = setTimeout(releaseSlot, KILL_GRACE_MS);
           t.unref();
           c.once('close', () => {
@@ -545,14 +596,14 @@ export class SshHost {
           if (settled) return;
           releaseSlot();
           exitCode = null;
-          settleErr(ch ? new CommandError(result(), 'lost') : new CommandError(result(), 'not-started', `Connection to ${this.label} closed`));
+          settleErr(
+            ch
+              ? new CommandError(result(), 'lost')
+              : new CommandError(result(), 'not-started', `Connection to ${this.label} closed`),
+          );
         },
       };
-      const onAbort = () => {
-        if (settled) return;
-        kill();
-        settleErr(abortReason(signal!));
-      };
+      const onAbort = () => killThenFail(() => abortReason(signal!));
 
       if (signal?.aborted) {
         reject(abortReason(signal));
@@ -578,21 +629,23 @@ export class SshHost {
         if (opts.timeoutMs !== undefined) {
           const ms = opts.timeoutMs;
           timer = setTimeout(() => {
-            if (settled) return;
             timedOut = true;
-            kill();
             exitCode = null;
-            settleErr(new CommandError(result(), 'timeout', String(ms)));
+            killThenFail(() => new CommandError(result(), 'timeout', String(ms)));
           }, ms);
         }
         try {
-          this.client.exec(command, (err, channel) => {
+          this.client.exec(wire, (err, channel) => {
             if (err) {
               releaseSlot();
               settleErr(
-                this._closed
-                  ? new CommandError(result(), 'not-started', `Connection to ${this.label} closed`)
-                  : new CommandError(result(), 'not-started', `Could not open a channel on ${this.label}: ${err.message}`),
+                new CommandError(
+                  result(),
+                  'not-started',
+                  this._closed
+                    ? `Connection to ${this.label} closed`
+                    : `Could not open a channel on ${this.label}: ${err.message}`,
+                ),
               );
               return;
             }
@@ -605,12 +658,11 @@ export class SshHost {
             this.attach(channel, {
               onStdout: (chunk) => {
                 stdout.push(chunk);
-                if (opts.onStdoutChunk) {
+                if (opts.onStdoutChunk && !settled) {
                   try {
                     opts.onStdoutChunk(chunk);
                   } catch (e) {
-                    kill();
-                    settleErr(e);
+                    killThenFail(() => e);
                   }
                 }
               },
@@ -626,26 +678,39 @@ export class SshHost {
                 const r = result();
                 if (!gotExit) {
                   settleErr(new CommandError(r, this._closed ? 'lost' : 'no-status'));
-                } else if (r.exitCode === 0) {
-                  settleOk(r);
-                } else if (!check) {
+                } else if (r.exitCode === 0 || (!check && (r.exitCode !== null || r.signal !== null))) {
                   settleOk(r);
                 } else {
                   settleErr(new CommandError(r, r.exitCode === null ? 'signal' : 'exit'));
                 }
               },
             });
-            stopStdin = this.feedStdin(channel, opts.stdin, opts.onStdinBytes, (e) => {
-              kill();
-              settleErr(e);
-            });
+            stopStdin = this.feedStdin(channel, opts.stdin, opts.onStdinBytes, (e) => killThenFail(() => e));
           });
         } catch (e) {
           releaseSlot();
-          settleErr(new CommandError(result(), 'not-started', `Could not open a channel on ${this.label}: ${(e as Error).message}`));
+          settleErr(
+            new CommandError(result(), 'not-started', `Could not open a channel on ${this.label}: ${(e as Error).message}`),
+          );
         }
       });
     });
+  }
+
+  /**
+   * Kill, on the host, every process carrying the run's marker in its environment and all their
+   * descendants. Best effort and bounded: never throws.
+   */
+  private async reap(runId: string): Promise<void> {
+    try {
+      await this.run(this.wrap(['sh', '-c', shQuote(REAPER_SCRIPT), 'ab-upgrade-reap', runId].join(' ')), {
+        internal: true,
+        check: false,
+        timeoutMs: REAP_TIMEOUT_MS,
+      });
+    } catch {
+      // The connection is gone or the host is too busy: nothing more we can do from here.
+    }
   }
 
   private attach(
