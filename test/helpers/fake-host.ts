@@ -1,0 +1,299 @@
+// A scripted in-memory host implementing HostActivities, for the workflow tests.
+//
+// It has two slots (a on /dev/vda2, b on /dev/vda3), a GRUB default and a one-time next entry,
+// a boot id that changes on every boot, and an up/down state: a reboot takes `bootDelayMs`,
+// then the host answers on the slot GRUB (or kexec) chose. Each test scripts failures:
+// installs that throw, boots into a slot that hang until a hard reset, health that fails on a
+// slot, a trial boot that does not take. Every activity call is recorded in `calls`.
+//
+// The activities run in the test process (inside the Worker), so the state is shared by all
+// workers of a test: a second worker that takes over sees the same host.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import {
+  FailureTypes,
+  otherSlot,
+  type BootEntry,
+  type CarryReport,
+  type ComebackResult,
+  type HealthReport,
+  type HostActivities,
+  type HostDowntime,
+  type HostFacts,
+  type InstallResult,
+  type ProbeResult,
+  type SlotName,
+  type TrialBootResult,
+} from '../../lib/contract.js';
+import type { Profile } from '../../lib/profile.js';
+
+export interface FakeHostScript {
+  /** How long a reboot takes until the host answers again (default 300 ms). */
+  bootDelayMs?: number;
+  /** Boots into these slots hang: the host stays dark until a power reset or operatorReset(). */
+  hangOnBootInto?: SlotName[];
+  /** checkHealth reports failure while running these slots. */
+  healthFailsOn?: SlotName[];
+  /** These activities fail (non-retryable CommandFailed) with the given message. */
+  fail?: Partial<Record<keyof HostActivities, string>>;
+  /** installRelease takes this long (heartbeating every 100 ms; resumes from heartbeat details). */
+  installDelayMs?: number;
+  /** The one-time boot entry does not take: the trial boot lands on the default slot. */
+  trialBootFallsBack?: boolean;
+  /** measureHostDowntime throws. */
+  measureFails?: boolean;
+}
+
+export interface Call {
+  name: keyof HostActivities;
+  args: unknown[];
+  at: number;
+}
+
+const DEVICES: Record<SlotName, string> = { a: '/dev/vda2', b: '/dev/vda3' };
+
+export class FakeHost {
+  readonly calls: Call[] = [];
+  /** Progress (ms) each installRelease attempt resumed from (its heartbeat details). */
+  readonly installResumedFrom: number[] = [];
+  /** Slot the host runs (or last ran, while down). */
+  running: SlotName;
+  defaultSlot: SlotName;
+  nextOnce: SlotName | null = null;
+  up = true;
+  hung = false;
+  bootId: string;
+  entry: BootEntry | undefined;
+  private bootSeq = 1;
+  private generation = 0;
+  private readonly bootTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    public script: FakeHostScript = {},
+    start: SlotName = 'a',
+  ) {
+    this.running = start;
+    this.defaultSlot = start;
+    this.bootId = 'boot-1';
+  }
+
+  count(name: keyof HostActivities): number {
+    return this.calls.filter((c) => c.name === name).length;
+  }
+  names(): (keyof HostActivities)[] {
+    return this.calls.map((c) => c.name);
+  }
+  argsOf(name: keyof HostActivities): unknown[][] {
+    return this.calls.filter((c) => c.name === name).map((c) => c.args);
+  }
+
+  /** The operator resets the box by hand: it boots GRUB's choice at once. */
+  operatorReset(): void {
+    this.reboot(this.grubNext(), 0);
+  }
+
+  /** Stop pending boots (test cleanup). */
+  dispose(): void {
+    for (const t of this.bootTimers) clearTimeout(t);
+    this.bootTimers.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private grubNext(): SlotName {
+    const s = this.nextOnce ?? this.defaultSlot;
+    this.nextOnce = null;
+    return s;
+  }
+
+  private reboot(slot: SlotName, delayMs = this.script.bootDelayMs ?? 300): void {
+    const gen = ++this.generation;
+    this.up = false;
+    this.hung = false;
+    if (this.script.hangOnBootInto?.includes(slot)) {
+      this.hung = true;
+      return;
+    }
+    const t = setTimeout(() => {
+      this.bootTimers.delete(t);
+      if (gen !== this.generation) return;
+      this.bootSeq++;
+      this.bootId = `boot-${this.bootSeq}`;
+      this.running = slot;
+      this.up = true;
+    }, delayMs);
+    this.bootTimers.add(t);
+  }
+
+  private needUp(): void {
+    if (!this.up) throw ApplicationFailure.retryable('ssh: connect to host 192.0.2.10 port 22: No route to host', 'SshUnreachable');
+  }
+
+  private facts(): HostFacts {
+    const slot = (name: SlotName, active: boolean) => ({
+      name,
+      device: DEVICES[name],
+      partuuid: `0000000${name === 'a' ? 2 : 3}-aaaa-bbbb-cccc-000000000000`,
+      uuid: null,
+      label: `ab-${name}`,
+      fstype: 'ext4',
+      sizeBytes: 8 * 2 ** 30,
+      usedBytes: active ? 2 * 2 ** 30 : null,
+    });
+    return {
+      hostname: 'fake',
+      bootId: this.bootId,
+      kernel: '6.1.0-fake',
+      cmdline: `root=${DEVICES[this.running]} ro`,
+      distro: { id: 'debian', versionId: '12', codename: 'bookworm', prettyName: 'Debian GNU/Linux 12 (bookworm)' },
+      active: slot(this.running, true),
+      spare: slot(otherSlot(this.running), false),
+      disk: '/dev/vda',
+      data: { device: '/dev/vda4', uuid: 'data-uuid', fstype: 'ext4', mountPoint: '/srv' },
+      bootMode: 'bios',
+      esp: null,
+      grub: {
+        version: '2.06',
+        grubenvPath: '/boot/grub/grubenv',
+        grubenvDevice: DEVICES[this.running],
+        grubenvDeviceType: 'part',
+        defaultIsSaved: true,
+        savedEntry: `ab-${this.defaultSlot}`,
+      },
+      bootOwner: this.defaultSlot,
+      inspectedAt: new Date().toISOString(),
+    };
+  }
+
+  /** The activities the Worker registers. */
+  activities(): HostActivities {
+    const rec = <K extends keyof HostActivities>(name: K, fn: HostActivities[K]): HostActivities[K] =>
+      (async (...args: unknown[]) => {
+        this.calls.push({ name, args: args.slice(1), at: Date.now() });
+        const failure = this.script.fail?.[name];
+        if (failure) throw ApplicationFailure.nonRetryable(failure, FailureTypes.CommandFailed);
+        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      }) as HostActivities[K];
+
+    const carry: CarryReport = {
+      carried: ['/etc/hostname', '/etc/ssh/ssh_host_ed25519_key'],
+      regenerated: ['/etc/fstab'],
+      skipped: [],
+      usersMerged: ['alice'],
+      servicesEnabled: ['nginx.service'],
+      digests: {},
+    };
+
+    return {
+      inspectHost: rec('inspectHost', async () => {
+        this.needUp();
+        return this.facts();
+      }),
+      prepareSpare: rec('prepareSpare', async () => {
+        this.needUp();
+      }),
+      installRelease: rec('installRelease', async (): Promise<InstallResult> => {
+        this.needUp();
+        const ctx = Context.current();
+        const total = this.script.installDelayMs ?? 0;
+        let done = (ctx.info.heartbeatDetails as { doneMs?: number } | undefined)?.doneMs ?? 0;
+        this.installResumedFrom.push(done);
+        while (done < total) {
+          await ctx.sleep(100);
+          done += 100;
+          ctx.heartbeat({ doneMs: done });
+        }
+        return { prettyName: 'Debian GNU/Linux 13 (trixie)', kernel: '6.12.0-fake', bytes: 1_000_000, durationMs: total };
+      }),
+      carryConfig: rec('carryConfig', async () => {
+        this.needUp();
+        return carry;
+      }),
+      finalSync: rec('finalSync', async () => {
+        this.needUp();
+        return carry;
+      }),
+      addBootEntry: rec('addBootEntry', async (_p, facts): Promise<BootEntry> => {
+        this.needUp();
+        this.entry = {
+          entryId: `ab-${facts.spare.name}`,
+          targetSlot: facts.spare.name,
+          title: `ab-upgrade slot ${facts.spare.name}`,
+          kernel: '/boot/vmlinuz',
+          initrd: '/boot/initrd.img',
+          cmdline: `root=${facts.spare.device} ro`,
+          previousDefault: `ab-${this.defaultSlot}`,
+          changedGrubDefault: false,
+          backupDir: '/var/lib/ab-upgrade/grub-backup',
+        };
+        return this.entry;
+      }),
+      removeBootEntry: rec('removeBootEntry', async () => {
+        this.needUp();
+        this.entry = undefined;
+        this.nextOnce = null;
+      }),
+      trialBoot: rec('trialBoot', async (profile: Profile, facts, entry): Promise<TrialBootResult> => {
+        this.needUp();
+        const bootIdBefore = this.bootId;
+        const issuedAt = Date.now();
+        if (profile.reboot === 'kexec') {
+          this.reboot(entry.targetSlot);
+          return { mode: 'kexec', issuedAt, bootIdBefore };
+        }
+        if (!this.script.trialBootFallsBack) this.nextOnce = facts.spare.name;
+        this.reboot(this.grubNext());
+        return { mode: 'firmware', issuedAt, bootIdBefore };
+      }),
+      awaitComeback: rec('awaitComeback', async (_p, bootIdBefore, pollIntervalMs): Promise<ComebackResult> => {
+        const ctx = Context.current();
+        for (let probes = 1; ; probes++) {
+          if (this.up && this.bootId !== bootIdBefore) {
+            return { bootId: this.bootId, slot: this.running, rootDevice: DEVICES[this.running], answeredAt: Date.now(), probes };
+          }
+          ctx.heartbeat({ probes });
+          await ctx.sleep(pollIntervalMs); // throws CancelledFailure once the workflow's timer won
+        }
+      }),
+      checkHealth: rec('checkHealth', async (): Promise<HealthReport> => {
+        this.needUp();
+        const ok = !this.script.healthFailsOn?.includes(this.running);
+        return {
+          ok,
+          checks: [{ name: 'nginx.service', ok, detail: ok ? 'active' : 'failed (Result: exit-code)' }],
+          checkedAt: Date.now(),
+        };
+      }),
+      commitSlot: rec('commitSlot', async (_p, _f, slot) => {
+        this.needUp();
+        if (this.running !== slot) {
+          throw ApplicationFailure.nonRetryable(`refusing to commit slot ${slot}: the host runs slot ${this.running}`, FailureTypes.UnsafeLayout);
+        }
+        this.defaultSlot = slot;
+      }),
+      probeHost: rec('probeHost', async (): Promise<ProbeResult> =>
+        this.up
+          ? { reachable: true, bootId: this.bootId, slot: this.running, detail: 'ok' }
+          : { reachable: false, bootId: null, slot: null, detail: 'connect timed out' },
+      ),
+      rebootToSlot: rec('rebootToSlot', async (_p, _f, slot, oneTime): Promise<TrialBootResult> => {
+        this.needUp();
+        const bootIdBefore = this.bootId;
+        if (oneTime) this.nextOnce = slot;
+        else this.defaultSlot = slot;
+        this.reboot(this.grubNext());
+        return { mode: 'firmware', issuedAt: Date.now(), bootIdBefore };
+      }),
+      powerReset: rec('powerReset', async (profile: Profile) => {
+        if (profile.power.driver === 'none') {
+          throw ApplicationFailure.nonRetryable('no power driver configured for this host', FailureTypes.NoPowerDriver);
+        }
+        this.reboot(this.grubNext());
+      }),
+      measureHostDowntime: rec('measureHostDowntime', async (): Promise<HostDowntime> => {
+        this.needUp();
+        if (this.script.measureFails) throw ApplicationFailure.nonRetryable('journal of the previous boot is not persistent', 'NoJournal');
+        return { toSshdS: 0.4, toServicesS: 0.6 };
+      }),
+    };
+  }
+}

@@ -1,0 +1,133 @@
+// vitest globalSetup: ONE real Temporal dev server for the whole test run.
+//
+// The `temporal` CLI is located exactly like ./temporal-dev.sh does (it is asked: `ensure`).
+// The server gets a free port, a throwaway SQLite file and no UI; tests read its address with
+// `inject('temporalAddress')` (also exported as $TEMPORAL_TEST_ADDRESS). Killed at teardown.
+//
+// Set TEMPORAL_TEST_ADDRESS=host:port before running vitest to use a server you already run.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+  }
+}
+
+const execFileP = promisify(execFile);
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Path of the temporal CLI, via `./temporal-dev.sh ensure` (may build it with Go the first time). */
+export async function locateTemporalCli(): Promise<string> {
+  const { stdout } = await execFileP(join(ROOT, 'temporal-dev.sh'), ['ensure'], {
+    cwd: ROOT,
+    timeout: 20 * 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const cli = stdout.trim().split('\n').pop();
+  if (!cli) throw new Error('./temporal-dev.sh ensure printed no path');
+  return cli;
+}
+
+async function healthy(cli: string, address: string): Promise<boolean> {
+  try {
+    await execFileP(cli, ['operator', 'cluster', 'health', '--address', address, '--command-timeout', '3s'], { timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface DevServer {
+  address: string;
+  child: ChildProcess;
+  dir: string;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `temporal server start-dev --headless` on a free port; resolves once the frontend answers. */
+export async function startDevServer(): Promise<DevServer> {
+  const cli = await locateTemporalCli();
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'ab-upgrade-temporal-'));
+  const logFile = join(dir, 'server.log');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(
+    cli,
+    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'), '--log-level', 'warn'],
+    { stdio: ['ignore', logFd, logFd] },
+  );
+  closeSync(logFd);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitPromise = new Promise<void>((res) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      res();
+    }),
+  );
+
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exitPromise;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!(await healthy(cli, address))) {
+    const tail = () => readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+    if (exited) {
+      const log = tail();
+      await stop();
+      throw new Error(`temporal dev server exited during start-up (${JSON.stringify(exited)}):\n${log}`);
+    }
+    if (Date.now() > deadline) {
+      const log = tail();
+      await stop();
+      throw new Error(`temporal dev server did not answer on ${address} within ${START_TIMEOUT_MS / 1000}s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { address, child, dir, logFile, stop };
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  const existing = process.env.TEMPORAL_TEST_ADDRESS;
+  if (existing) {
+    project.provide('temporalAddress', existing);
+    return undefined;
+  }
+  const server = await startDevServer();
+  process.env.TEMPORAL_TEST_ADDRESS = server.address;
+  project.provide('temporalAddress', server.address);
+  return async () => {
+    await server.stop();
+    delete process.env.TEMPORAL_TEST_ADDRESS;
+  };
+}

@@ -1,0 +1,110 @@
+// Test-side helpers for the workflow tests: connect to the run's dev server (started by the
+// globalSetup in ./temporal.ts), bundle the workflows once per file, make fake-host profiles and
+// workers with a unique task queue per test.
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { parseProfile, type Profile, type ProfileInput } from '../../lib/profile.js';
+import { createWorker, workflowsPath } from '../../worker/worker.js';
+import { FakeHost, type FakeHostScript } from './fake-host.js';
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR') });
+  } catch {
+    // already installed in this process
+  }
+}
+
+export interface WorkflowEnv {
+  address: string;
+  client: Client;
+  connection: NativeConnection;
+  bundle: WorkflowBundle;
+  close(): Promise<void>;
+}
+
+/** Call in beforeAll: connects and bundles the workflows (once per file). */
+export async function setupWorkflowEnv(): Promise<WorkflowEnv> {
+  quietRuntime();
+  const address = inject('temporalAddress') ?? process.env.TEMPORAL_TEST_ADDRESS;
+  if (!address) throw new Error('no Temporal server: run through vitest.config.ts (globalSetup test/helpers/temporal.ts)');
+  const [clientConnection, connection, bundle] = await Promise.all([
+    Connection.connect({ address }),
+    NativeConnection.connect({ address }),
+    bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') }),
+  ]);
+  const client = new Client({ connection: clientConnection, namespace: 'default' });
+  return {
+    address,
+    client,
+    connection,
+    bundle,
+    async close() {
+      await clientConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+export function uniqueName(prefix = 'host'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** A parsed profile for a fake host with test-sized timings (override anything). */
+export function fakeProfile(overrides: Partial<ProfileInput> = {}): Profile {
+  return parseProfile({
+    name: uniqueName('fake'),
+    host: '192.0.2.10',
+    auth: { identityFile: '/nonexistent/id_ed25519' },
+    hostKey: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    slots: 'auto',
+    data: { device: '/dev/vda4', mountPoint: '/srv' },
+    release: { source: 'debootstrap', suite: 'trixie' },
+    timings: { approvalTimeout: '5s', comebackDeadline: '3s', pollInterval: '100ms', healthTimeout: '5s' },
+    power: { driver: 'qmp', socket: '/run/fake-qmp.sock' },
+    ...overrides,
+  });
+}
+
+/** A worker for `fake` on its own task queue, tuned so cancellation reaches activities fast. */
+export async function fakeWorker(env: WorkflowEnv, fake: FakeHost, taskQueue: string, identity?: string): Promise<Worker> {
+  return createWorker({
+    connection: env.connection,
+    taskQueue,
+    activities: fake.activities(),
+    workflowBundle: env.bundle,
+    options: {
+      ...(identity ? { identity } : {}),
+      // Heartbeats (and with them cancellation requests) go out at most every 200 ms.
+      maxHeartbeatThrottleInterval: '200ms',
+      defaultHeartbeatThrottleInterval: '200ms',
+      shutdownGraceTime: '1s',
+      stickyQueueScheduleToStartTimeout: '2s',
+    },
+  });
+}
+
+export function newFake(script?: FakeHostScript): FakeHost {
+  return new FakeHost(script);
+}
+
+/** Polls `fn` until it returns a truthy value (bounded). */
+export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, stepMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
