@@ -57,7 +57,7 @@ export interface ExecResult {
   command: string;
   /** The command's exit status; null when unknown (timeout, abort, killed by a signal, connection lost). */
   exitCode: number | null;
-  /** The signal that ended the command on the host (e.g. "KILL"), when sshd reported one. */
+  /** The signal that ended the command on the host (e.g. "SIGTERM", Node's spelling), when sshd reported one. */
   signal: string | null;
   stdout: string;
   stderr: string;
@@ -72,9 +72,11 @@ export interface ExecOptions {
   signal?: AbortSignal;
   stdin?: string | Buffer | NodeJS.ReadableStream;
   /**
-   * Default true: reject with CommandError unless the exit code is 0. With false, a command that
-   * ended with a known status (an exit code or a signal) resolves whatever the status; an unknown
-   * outcome (timeout, connection lost) still rejects.
+   * Default true: reject with CommandError unless the exit code is 0. With false, the result is
+   * returned whatever the exit code, also when the command was killed by a signal or timed out
+   * (exitCode null, timedOut true). Still rejected either way: a lost connection (CommandError,
+   * exitCode null), a command that could not be started (CommandError), an abort (the signal's
+   * reason: Temporal's CancelledFailure, or an AbortError).
    */
   check?: boolean;
   onStdoutChunk?: (chunk: Buffer) => void;
@@ -267,6 +269,40 @@ interface InFlight {
   connectionLost(): void;
 }
 
+/** The fingerprint of the host key a server presents (connects, never authenticates); null if unreachable. */
+function presentedHostKey(target: SshTarget, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const c = new Client();
+    let fp: string | null = null;
+    const done = () => {
+      clearTimeout(t);
+      try {
+        c.end();
+      } catch {
+        /* gone */
+      }
+      resolve(fp);
+    };
+    const t = setTimeout(done, timeoutMs);
+    c.on('error', done);
+    c.on('close', done);
+    try {
+      c.connect({
+        host: target.host,
+        port: target.port,
+        username: target.user,
+        readyTimeout: timeoutMs,
+        hostVerifier: (key: Buffer): boolean => {
+          fp = fingerprintOfKeyBlob(key);
+          return false;
+        },
+      });
+    } catch {
+      done();
+    }
+  });
+}
+
 export class SshHost {
   readonly target: SshTarget;
   readonly hostKeyFingerprint: string;
@@ -370,6 +406,17 @@ export class SshHost {
         if (settled) return;
         if (mismatch) {
           fail(new HostKeyMismatchError(where, presented ?? 'unknown', describeExpected(expected)));
+        } else if (algos && /no matching host key/i.test(err.message)) {
+          // We offered only the pinned key types and the server has none of them: find out what
+          // it does present, for an honest message.
+          settled = true;
+          clearTimeout(guard);
+          client.end();
+          void presentedHostKey(target, cfg.readyTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS).then((fp) =>
+            reject(
+              new HostKeyMismatchError(where, fp ?? `no ${algos.join('/')} key`, describeExpected(expected)),
+            ),
+          );
         } else if (err.level === 'client-authentication') {
           fail(new SshConnectError(`Authentication failed for ${target.user}@${where}`, { cause: err }));
         } else if (err.level === 'client-timeout') {
@@ -558,16 +605,17 @@ export class SshHost {
        * root logins and cannot reach sudo's root processes), close the channel, then reap the
        * command's processes on the host over a fresh channel. Settles once reaping is done (bounded).
        */
-      const killThenFail = (makeError: () => unknown) => {
+      const killThenFail = (makeError: () => unknown, resolveInstead?: () => ExecResult) => {
         if (settled) return;
         const started = ch !== null;
         cleanup();
         kill();
-        const err = makeError();
+        const err = resolveInstead ? undefined : makeError();
+        const finish = () => (resolveInstead ? resolve(resolveInstead()) : reject(err));
         if (started && runId && !this._closed) {
-          void this.reap(runId).then(() => reject(err));
+          void this.reap(runId).then(finish);
         } else {
-          reject(err);
+          finish();
         }
       };
       const kill = () => {
@@ -631,7 +679,11 @@ export class SshHost {
           timer = setTimeout(() => {
             timedOut = true;
             exitCode = null;
-            killThenFail(() => new CommandError(result(), 'timeout', String(ms)));
+            const r = result();
+            killThenFail(
+              () => new CommandError(r, 'timeout', String(ms)),
+              check ? undefined : () => r,
+            );
           }, ms);
         }
         try {
