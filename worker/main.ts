@@ -1,18 +1,30 @@
 // The real worker: connects to Temporal, runs upgradeHost/rollbackHost with the SSH activities.
-//   TEMPORAL_ADDRESS   (default 127.0.0.1:7233)
-//   TEMPORAL_NAMESPACE (default "default")
+//   TEMPORAL_ADDRESS      (default 127.0.0.1:7233)
+//   TEMPORAL_NAMESPACE    (default "default")
 //   AB_UPGRADE_TASK_QUEUE (default "ab-upgrade")
-// SIGINT/SIGTERM: stop polling, let running activities finish (grace period), then exit.
+// SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
 // Workflows in flight are durable: another worker (or this one restarted) carries them on.
+//
+// Run it as `node bin/run-ts.js worker/main.ts` / `tsx worker/main.ts`, or `ab-upgrade worker`
+// (which calls runWorker()).
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { createWorker } from './worker.js';
 
-async function main(): Promise<void> {
-  const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-  const taskQueue = process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
+export interface RunWorkerOptions {
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+}
+
+/** Runs a worker until SIGINT/SIGTERM; resolves once it has shut down gracefully. */
+export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
+  const address = o.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  const namespace = o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const taskQueue = o.taskQueue ?? process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
 
   const connection = await NativeConnection.connect({ address });
   try {
@@ -22,28 +34,35 @@ async function main(): Promise<void> {
       taskQueue,
       activities: createActivities(),
       options: {
-        // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); this is
-        // how long running activities get to finish before they are cancelled.
+        // How long running activities get to finish after SIGINT/SIGTERM before they are cancelled.
         shutdownGraceTime: '30s',
       },
     });
-    console.error(`ab-upgrade worker: ${address} namespace ${namespace} task queue ${taskQueue} (Ctrl-C stops)`);
-    let stopping = false;
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.on(sig, () => {
-        if (!stopping) console.error(`ab-upgrade worker: ${sig}, shutting down gracefully...`);
-        stopping = true;
-        if (worker.getState() === 'RUNNING') worker.shutdown();
-      });
+    console.error(`ab-upgrade worker: ${address}, namespace ${namespace}, task queue ${taskQueue} (Ctrl-C stops)`);
+    // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
+    // handlers only say so (and cover a Runtime configured without shutdown signals).
+    const onSignal = (sig: NodeJS.Signals) => {
+      console.error(`ab-upgrade worker: ${sig}, shutting down gracefully...`);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await worker.run();
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
-    await worker.run();
     console.error('ab-upgrade worker: stopped');
   } finally {
     await connection.close();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error('ab-upgrade worker:', err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  runWorker().catch((err: unknown) => {
+    console.error('ab-upgrade worker:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}
