@@ -7,8 +7,11 @@
 // - stdout and stderr are both consumed; a missing exit status is "unknown" (exitCode null),
 //   never success; a dropped connection fails the running commands with exitCode null;
 // - concurrent channels per connection are bounded (OpenSSH allows 10 sessions);
-// - a timeout or an abort sends KILL (sshd delivers it to the command's process group) and closes
-//   the channel;
+// - a timeout or an abort sends KILL and closes the channel, then reaps the command's processes
+//   on the host: OpenSSH ignores the SSH "signal" request for root logins ("session signalling
+//   requires privilege separation") and, for a sudo'd command, may not kill root processes; so
+//   every command carries AB_UPGRADE_RUN=<random id> in its environment and a small /proc-based
+//   script kills the processes carrying it, with all their descendants;
 // - every argv element is POSIX-quoted; secrets (identity file contents, stdin) are never logged.
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -66,7 +69,11 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  /** Kill the command (KILL to its process group, close the channel) after this long. */
+  /**
+   * Kill the command after this long, counted from when it gets a channel (time spent queued
+   * behind maxChannels does not count): KILL over SSH, close the channel, then kill the
+   * command's processes on the host. The result has timedOut true and exitCode null.
+   */
   timeoutMs?: number;
   /** Aborting kills the command like a timeout; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
@@ -607,12 +614,12 @@ export class SshHost {
        */
       const killThenFail = (makeError: () => unknown, resolveInstead?: () => ExecResult) => {
         if (settled) return;
-        const started = ch !== null;
+        const opened = ch !== null;
         cleanup();
         kill();
         const err = resolveInstead ? undefined : makeError();
         const finish = () => (resolveInstead ? resolve(resolveInstead()) : reject(err));
-        if (started && runId && !this._closed) {
+        if (opened && runId && !this._closed) {
           void this.reap(runId).then(finish);
         } else {
           finish();
@@ -703,8 +710,9 @@ export class SshHost {
             }
             ch = channel;
             if (settled) {
-              // Timed out or aborted while the channel was opening.
+              // Timed out or aborted while the channel was opening: the command may have started.
               kill();
+              if (runId && !this._closed) void this.reap(runId);
               return;
             }
             this.attach(channel, {

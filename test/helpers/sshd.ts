@@ -49,7 +49,10 @@ export interface Sshd {
   target(overrides?: Partial<SshTarget>): SshTarget;
   /** PIDs of the per-connection sshd processes (direct children of the listener). */
   connectionPids(): number[];
-  /** SIGKILL every per-connection sshd process: the clients see their connections drop. */
+  /**
+   * SIGKILL every per-connection sshd process (the clients see their connections drop, with no
+   * exit status), then the processes those sessions had started. Returns how many connections.
+   */
   killConnections(): number;
   /** sshd's stderr so far (-e), for diagnostics. */
   logs(): string;
@@ -65,7 +68,7 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const s of live) {
       if (s.child.pid) {
-        for (const pid of childPidsOf(s.child.pid)) tryKill(pid, 'SIGKILL');
+        killConnectionTrees(s.child.pid);
         tryKill(s.child.pid, 'SIGKILL');
       }
       try {
@@ -86,14 +89,14 @@ function tryKill(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Direct children of pid, from /proc. */
-function childPidsOf(pid: number): number[] {
-  const out: number[] = [];
+/** pid → ppid for every process, from /proc. */
+function parentMap(): Map<number, number> {
+  const map = new Map<number, number>();
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return out;
+    return map;
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
@@ -101,12 +104,47 @@ function childPidsOf(pid: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       // pid (comm) state ppid ...; comm may contain spaces and parentheses.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === pid) out.push(Number(e));
+      map.set(Number(e), Number(rest[1]));
     } catch {
       /* process went away */
     }
   }
+  return map;
+}
+
+/** Direct children of pid. */
+function childPidsOf(pid: number): number[] {
+  return [...parentMap()].filter(([, ppid]) => ppid === pid).map(([p]) => p);
+}
+
+/** All descendants of pid (children first, then theirs). */
+function descendantsOf(pid: number): number[] {
+  const map = parentMap();
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) {
+    const cur = queue.shift()!;
+    for (const [p, pp] of map) {
+      if (pp === cur && !out.includes(p)) {
+        out.push(p);
+        queue.push(p);
+      }
+    }
+  }
   return out;
+}
+
+/**
+ * SIGKILL the per-connection sshd processes (children of the listener) first, so that the
+ * clients see their connections drop without any exit status, then everything they had started,
+ * so that no test command outlives the test.
+ */
+function killConnectionTrees(listenerPid: number): number {
+  const conns = childPidsOf(listenerPid);
+  const below = conns.flatMap((c) => descendantsOf(c));
+  const killed = conns.filter((p) => tryKill(p, 'SIGKILL')).length;
+  for (const p of below) tryKill(p, 'SIGKILL');
+  return killed;
 }
 
 async function freePort(): Promise<number> {
@@ -264,13 +302,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
           ...overrides,
         }),
         connectionPids: () => childPidsOf(pid),
-        killConnections: () => childPidsOf(pid).filter((p) => tryKill(p, 'SIGKILL')).length,
+        killConnections: () => killConnectionTrees(pid),
         logs: () => log,
         stop: () =>
           (stopped ??= (async () => {
-            const conns = childPidsOf(pid);
             if (!exited) child.kill('SIGTERM');
-            for (const p of conns) tryKill(p, 'SIGKILL');
+            killConnectionTrees(pid);
             const ok = await Promise.race([
               exitedP.then(() => true),
               new Promise<boolean>((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS)),
