@@ -54,6 +54,11 @@ export interface Sshd {
    * exit status), then the processes those sessions had started. Returns how many connections.
    */
   killConnections(): number;
+  /**
+   * SIGSTOP every per-connection sshd process: the connections go silent without closing (a
+   * peer that vanished from the network). stop() still kills them.
+   */
+  freezeConnections(): number;
   /** sshd's stderr so far (-e), for diagnostics. */
   logs(): string;
   stop(): Promise<void>;
@@ -303,6 +308,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         }),
         connectionPids: () => childPidsOf(pid),
         killConnections: () => killConnectionTrees(pid),
+        freezeConnections: () => childPidsOf(pid).filter((p) => tryKill(p, 'SIGSTOP')).length,
         logs: () => log,
         stop: () =>
           (stopped ??= (async () => {

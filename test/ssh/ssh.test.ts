@@ -449,18 +449,27 @@ echo "$i"`;
     }
   });
 
-  it('honours maxChannels and lets queued commands time out or abort without running', { timeout: T }, async () => {
+  it('honours maxChannels: queued commands wait, an aborted queued one never runs', { timeout: T }, async () => {
     const h = await SshHost.connect(sshd.target({ maxChannels: 1 }));
+    const marker = `/tmp/ab-upgrade-queued-${process.pid}`;
+    rmSync(marker, { force: true });
     try {
+      const t0 = Date.now();
       const first = h.exec(['sleep', '1']);
       const ac = new AbortController();
-      const queued = h.exec(['echo', 'never'], { signal: ac.signal });
+      const aborted = h.exec(['touch', marker], { signal: ac.signal });
+      // Queued behind `sleep 1`; its 500 ms timeout only starts once it has the channel.
+      const waiting = h.exec(['echo', 'after'], { timeoutMs: 500 });
       ac.abort();
-      await expect(queued).rejects.toMatchObject({ name: 'AbortError' });
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
       expect((await first).exitCode).toBe(0);
-      expect((await h.exec(['echo', 'next'])).stdout).toBe('next\n');
+      const w = await waiting;
+      expect(w.stdout).toBe('after\n');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000);
+      expect((await h.exec(['test', '-e', marker], { check: false })).exitCode).toBe(1);
     } finally {
       h.close();
+      rmSync(marker, { force: true });
     }
   });
 });
@@ -578,6 +587,22 @@ describe('dropped connection', () => {
     expect(e).toBeInstanceOf(CommandError);
     expect((e as CommandError).result.exitCode).toBeNull();
     expect((e as Error).message).toMatch(/not started/);
+  });
+
+  it('detects a silent peer with keepalives and fails the running command', { timeout: T }, async () => {
+    const h = await SshHost.connect(lone.target({ keepaliveIntervalMs: 200 }));
+    const t0 = Date.now();
+    const running = h.exec(['sleep', '29.25']);
+    expect(await until(() => countLocalProcs('sleep 29.25') >= 1, 10_000)).toBe(true);
+    expect(lone.freezeConnections()).toBeGreaterThan(0);
+    const e = await rejectionOf(running);
+    expect(e).toBeInstanceOf(CommandError);
+    expect((e as CommandError).result.exitCode).toBeNull();
+    expect((e as Error).message).toMatch(/^Connection lost while running sleep 29\.25: exit status unknown/);
+    // 3 unanswered keepalives at 200 ms, not the 30 s of the command.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(h.closed).toBe(true);
+    lone.killConnections();
   });
 
   it('withHost replaces a pooled connection that died', { timeout: T }, async () => {
