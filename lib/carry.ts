@@ -31,7 +31,12 @@ export const REGENERATED = ['/etc/fstab', '/etc/passwd', '/etc/group', '/etc/sha
 
 export function carryList(profile: { carry: { defaults: boolean; files: string[]; exclude: string[] } }): string[] {
   const wanted = [...(profile.carry.defaults ? DEBIAN_CARRY_DEFAULTS : []), ...profile.carry.files];
-  const excluded = (p: string) => profile.carry.exclude.some((e) => p === e || p.startsWith(e.endsWith('/') ? e : `${e}/`));
+  // "/etc/nginx/" excludes /etc/nginx itself too, not only what lies below it.
+  const excluded = (p: string) =>
+    profile.carry.exclude.some((e) => {
+      const dir = e.replace(/\/+$/, '');
+      return p === dir || p.startsWith(`${dir}/`);
+    });
   const regenerated = new Set<string>(REGENERATED);
   return [...new Set(wanted)].filter((p) => !excluded(p) && !regenerated.has(p));
 }

@@ -20,11 +20,11 @@ export function parseDurationMs(input: string | number): number | null {
 
 /** "2m 05s"-style text for operators. */
 export function formatDurationMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  const rest = Math.round(s - m * 60);
-  if (m < 60) return `${m}m${String(rest).padStart(2, '0')}s`;
+  // Round once, up front, so 119.6 s reads "2m00s" rather than "1m60s".
+  if (ms < 999.5) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const total = Math.round(ms / 1000);
+  const m = Math.floor(total / 60);
+  if (m < 60) return `${m}m${String(total % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }

@@ -86,8 +86,10 @@ export function newestKernel(bootFiles: string[]): { kernel: string; initrd: str
 }
 
 export function compareKernelVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/);
-  const pb = b.split(/[.-]/);
+  // '+' separates too: trixie ABI names are like 6.12.48+deb13-amd64, and "9+deb13" vs
+  // "10+deb13" must compare as numbers, not as text.
+  const pa = a.split(/[.+~-]/);
+  const pb = b.split(/[.+~-]/);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const x = pa[i] ?? '';
     const y = pb[i] ?? '';

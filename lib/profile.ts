@@ -126,7 +126,9 @@ export const profileSchema = z
       }),
     ]),
     data: z.object({ device: deviceRefSchema, mountPoint: absPath.refine((p) => p !== '/', 'must not be /') }),
-    release: z.union([debootstrapRelease, imageRelease]),
+    // discriminatedUnion, not union: zod's union reports a failed pipe (imageRelease has a
+    // transform) only as "release: Invalid input", hiding which field (e.g. sha256) is wrong.
+    release: z.discriminatedUnion('source', [debootstrapRelease, imageRelease]),
     carry: z
       .object({
         /** Carry the Debian defaults (identity, network, SSH host keys, ...) as well as `files`. */

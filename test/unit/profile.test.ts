@@ -1,0 +1,441 @@
+import { describe, expect, it } from 'vitest';
+import { parseProfileText } from '../../client/profile-file.js';
+import { deviceRefSchema, hostWorkflowId, parseProfile, ProfileError, type ProfileInput } from '../../lib/profile.js';
+
+const ED25519_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+
+/** A full profile, the way a YAML file would deliver it (plain object, strings for durations). */
+function goodProfile(): Record<string, unknown> {
+  return {
+    name: 'db1',
+    host: 'db1.example.net',
+    port: 2222,
+    user: 'deploy',
+    auth: { identityFile: '/home/op/.ssh/id_ed25519', agent: true },
+    hostKey: ED25519_LINE,
+    slots: { a: 'PARTUUID=6f4c9d2e-01', b: 'PARTUUID=6f4c9d2e-02' },
+    data: { device: 'UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10', mountPoint: '/srv/data' },
+    release: {
+      source: 'debootstrap',
+      suite: 'trixie',
+      mirror: 'http://deb.debian.org/debian',
+      components: ['main', 'contrib'],
+      packages: ['postgresql-17', 'nginx'],
+    },
+    carry: { files: ['/etc/nginx', '/etc/postgresql'], exclude: ['/etc/nginx/sites-enabled'] },
+    health: {
+      commands: [{ name: 'pg', run: 'pg_isready -q', timeout: '30s' }],
+      units: ['nginx.service', 'postgresql@17-main.service'],
+      tcpPorts: [5432, 443],
+    },
+    timings: { approvalTimeout: '8h', comebackDeadline: '10m', pollInterval: 2, healthTimeout: '1m30s' },
+    reboot: 'kexec',
+    power: { driver: 'ipmi', address: '10.0.0.21', user: 'ADMIN', passwordFile: '/etc/ab-upgrade/ipmi-db1.pw' },
+    kernelArgs: 'console=ttyS0,115200n8 net.ifnames=0',
+  };
+}
+
+/** The smallest profile that validates. */
+function minimalProfile(): Record<string, unknown> {
+  return {
+    host: 'web3.example.net',
+    auth: { identityFile: '/home/op/.ssh/id_ed25519' },
+    hostKey: FINGERPRINT,
+    slots: 'auto',
+    data: { device: 'LABEL=data', mountPoint: '/srv/data' },
+    release: { source: 'debootstrap', suite: 'trixie' },
+  };
+}
+
+/** Runs parseProfile and returns the ProfileError's problems (fails the test if it parses). */
+function problemsOf(input: unknown): string[] {
+  try {
+    parseProfile(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ProfileError);
+    return (e as ProfileError).problems;
+  }
+  throw new Error('expected the profile to be rejected');
+}
+
+function withField(path: string[], value: unknown): Record<string, unknown> {
+  const p = goodProfile();
+  let o = p as Record<string, unknown>;
+  for (const k of path.slice(0, -1)) o = o[k] as Record<string, unknown>;
+  o[path.at(-1)!] = value;
+  return p;
+}
+
+describe('parseProfile: good profiles', () => {
+  it('parses a full profile and converts every duration to milliseconds', () => {
+    const p = parseProfile(goodProfile());
+    expect(p.name).toBe('db1');
+    expect(p.host).toBe('db1.example.net');
+    expect(p.port).toBe(2222);
+    expect(p.user).toBe('deploy');
+    expect(p.become).toBe('sudo');
+    expect(p.auth).toEqual({ identityFile: '/home/op/.ssh/id_ed25519', agent: true });
+    expect(p.hostKey).toBe(ED25519_LINE);
+    expect(p.slots).toEqual({ a: 'PARTUUID=6f4c9d2e-01', b: 'PARTUUID=6f4c9d2e-02' });
+    expect(p.data).toEqual({ device: 'UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10', mountPoint: '/srv/data' });
+    expect(p.release).toEqual({
+      source: 'debootstrap',
+      suite: 'trixie',
+      mirror: 'http://deb.debian.org/debian',
+      components: ['main', 'contrib'],
+      packages: ['postgresql-17', 'nginx'],
+    });
+    expect(p.carry).toEqual({ defaults: true, files: ['/etc/nginx', '/etc/postgresql'], exclude: ['/etc/nginx/sites-enabled'] });
+    expect(p.health.commands).toEqual([{ name: 'pg', run: 'pg_isready -q', timeout: 30_000 }]);
+    expect(p.health.units).toEqual(['nginx.service', 'postgresql@17-main.service']);
+    expect(p.health.tcpPorts).toEqual([5432, 443]);
+    expect(p.timings).toEqual({ approvalTimeout: 8 * 3_600_000, comebackDeadline: 600_000, pollInterval: 2000, healthTimeout: 90_000 });
+    expect(p.reboot).toBe('kexec');
+    expect(p.power).toEqual({
+      driver: 'ipmi',
+      address: '10.0.0.21',
+      user: 'ADMIN',
+      passwordFile: '/etc/ab-upgrade/ipmi-db1.pw',
+      interface: 'lanplus',
+    });
+    expect(p.kernelArgs).toBe('console=ttyS0,115200n8 net.ifnames=0');
+  });
+
+  it('fills every default in a minimal profile', () => {
+    const p = parseProfile(minimalProfile());
+    expect(p.name).toBe('web3.example.net');
+    expect(p.port).toBe(22);
+    expect(p.user).toBe('root');
+    expect(p.become).toBe('root');
+    expect(p.timings).toEqual({
+      approvalTimeout: 24 * 3_600_000,
+      comebackDeadline: 300_000,
+      pollInterval: 5000,
+      healthTimeout: 120_000,
+    });
+    expect(p.timings.comebackDeadline).toBe(300_000);
+    expect(p.carry).toEqual({ defaults: true, files: [], exclude: [] });
+    expect(p.health).toEqual({ commands: [], units: [], tcpPorts: [] });
+    expect(p.reboot).toBe('firmware');
+    expect(p.power).toEqual({ driver: 'none' });
+    expect(p.kernelArgs).toBe('');
+    expect(p.release).toEqual({
+      source: 'debootstrap',
+      suite: 'trixie',
+      mirror: 'http://deb.debian.org/debian',
+      components: ['main'],
+      packages: [],
+    });
+  });
+
+  it('derives become from user unless it is given', () => {
+    expect(parseProfile({ ...minimalProfile(), user: 'root' }).become).toBe('root');
+    expect(parseProfile({ ...minimalProfile(), user: 'ops' }).become).toBe('sudo');
+    expect(parseProfile({ ...minimalProfile(), user: 'ops', become: 'root' }).become).toBe('root');
+  });
+
+  it.each([
+    ['90s', 90_000],
+    ['1h30m', 5_400_000],
+    [45, 45_000],
+    ['45', 45_000],
+    ['250ms', 250],
+  ])('accepts the duration %j for timings.comebackDeadline (%d ms)', (value, ms) => {
+    const p = parseProfile({ ...minimalProfile(), timings: { comebackDeadline: value } });
+    expect(p.timings.comebackDeadline).toBe(ms);
+    // the other timings keep their defaults
+    expect(p.timings.approvalTimeout).toBe(86_400_000);
+  });
+
+  it('defaults a health command timeout to 60 s', () => {
+    const p = parseProfile({ ...minimalProfile(), health: { commands: [{ run: 'true' }] } });
+    expect(p.health.commands).toEqual([{ run: 'true', timeout: 60_000 }]);
+  });
+
+  it('accepts an image release and infers its format from the URL', () => {
+    const sha = 'ab'.repeat(32);
+    const rel = (url: string, format?: string) =>
+      parseProfile({ ...minimalProfile(), release: { source: 'image', url, sha256: sha, ...(format ? { format } : {}) } }).release;
+    expect(rel('https://images.example.net/trixie.tar.zst')).toEqual({
+      source: 'image',
+      url: 'https://images.example.net/trixie.tar.zst',
+      sha256: sha,
+      format: 'tar.zst',
+    });
+    expect(rel('/srv/images/trixie.tgz')).toMatchObject({ format: 'tar.gz' });
+    expect(rel('/srv/images/trixie.tar.gz')).toMatchObject({ format: 'tar.gz' });
+    expect(rel('/srv/images/trixie.tzst')).toMatchObject({ format: 'tar.zst' });
+    expect(rel('/srv/images/trixie.tar')).toMatchObject({ format: 'tar' });
+    expect(rel('/srv/images/trixie.img', 'tar.zst')).toMatchObject({ format: 'tar.zst' });
+  });
+
+  it('accepts every device reference form for slots and data', () => {
+    for (const ref of [
+      'UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10',
+      'PARTUUID=6f4c9d2e-01',
+      'LABEL=ab-slot-a',
+      'PARTLABEL=root_b',
+      '/dev/vda2',
+      '/dev/disk/by-id/nvme-eui.0025388b91b2c3d4-part2',
+      '/dev/mapper/vg0-data',
+    ])
+      expect(deviceRefSchema.safeParse(ref).success, ref).toBe(true);
+    for (const ref of ['vda2', 'UUID=', 'LABEL=has space', 'TYPE=ext4', '/dev/vda2;reboot', 'UUID=$(id)'])
+      expect(deviceRefSchema.safeParse(ref).success, ref).toBe(false);
+  });
+
+  it('accepts the agent alone (true or a socket path) as auth', () => {
+    expect(parseProfile({ ...minimalProfile(), auth: { agent: true } }).auth).toEqual({ agent: true });
+    expect(parseProfile({ ...minimalProfile(), auth: { agent: '/run/user/1000/ssh-agent.sock' } }).auth).toEqual({
+      agent: '/run/user/1000/ssh-agent.sock',
+    });
+  });
+
+  it('accepts a fingerprint, a bare public key and a known_hosts line as hostKey', () => {
+    for (const hostKey of [FINGERPRINT, ED25519_LINE, `db1.example.net ${ED25519_LINE}`, `  ${FINGERPRINT}  `])
+      expect(parseProfile({ ...minimalProfile(), hostKey }).hostKey).toBe(hostKey.trim());
+  });
+
+  it('fills power driver defaults for redfish and qmp', () => {
+    const redfish = parseProfile({
+      ...minimalProfile(),
+      power: { driver: 'redfish', url: 'https://bmc.example.net', user: 'admin', passwordFile: '/etc/ab-upgrade/bmc.pw' },
+    }).power;
+    expect(redfish).toEqual({
+      driver: 'redfish',
+      url: 'https://bmc.example.net',
+      user: 'admin',
+      passwordFile: '/etc/ab-upgrade/bmc.pw',
+      systemId: '1',
+      insecureTls: false,
+    });
+    expect(parseProfile({ ...minimalProfile(), power: { driver: 'qmp', socket: '/run/lab/vm1.qmp' } }).power).toEqual({
+      driver: 'qmp',
+      socket: '/run/lab/vm1.qmp',
+    });
+  });
+
+  it('does not mutate its input', () => {
+    const input = minimalProfile();
+    const copy = structuredClone(input);
+    parseProfile(input);
+    expect(input).toEqual(copy);
+  });
+});
+
+describe('parseProfile: bad profiles name the field', () => {
+  const cases: [string, string[], unknown, RegExp][] = [
+    ['a short sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'abc123' }, /^release\.sha256: .*64 lowercase hex/],
+    ['an uppercase sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'AB'.repeat(32) }, /^release\.sha256: /],
+    ['an unknown release source', ['release'], { source: 'ftp', url: 'x' }, /^release\.source: /],
+    ['a bad suite', ['release'], { source: 'debootstrap', suite: 'Trixie!' }, /^release\.suite: .*suite name/],
+    ['a bad package name', ['release'], { source: 'debootstrap', suite: 'trixie', packages: ['ok', 'Bad Name'] }, /^release\.packages\.1: .*package name/],
+    ['a bad mirror', ['release'], { source: 'debootstrap', suite: 'trixie', mirror: 'not a url' }, /^release\.mirror: /],
+    ['a bad slot b reference', ['slots'], { a: '/dev/vda1', b: 'vda2' }, /^slots\.b: must be PARTUUID=/],
+    ['the same device for both slots', ['slots'], { a: '/dev/vda1', b: '/dev/vda1' }, /^slots\.b: slot a and slot b must be different/],
+    ['a missing ipmi password file', ['power'], { driver: 'ipmi', address: 'bmc1', user: 'ADMIN' }, /^power\.passwordFile: /],
+    ['a relative ipmi password file', ['power'], { driver: 'ipmi', address: 'bmc1', user: 'ADMIN', passwordFile: 'ipmi.pw' }, /^power\.passwordFile: must be an absolute path/],
+    ['an unknown power driver', ['power'], { driver: 'wol' }, /^power\.driver: /],
+    ['a bad comeback deadline', ['timings', 'comebackDeadline'], '5 minutes', /^timings\.comebackDeadline: "5 minutes" is not a duration/],
+    ['a negative approval timeout', ['timings', 'approvalTimeout'], -5, /^timings\.approvalTimeout: "-5" is not a duration/],
+    ['a bad health command timeout', ['health'], { commands: [{ run: 'true', timeout: 'soon' }] }, /^health\.commands\.0\.timeout: /],
+    ['a bad unit name', ['health'], { units: ['nginx service'] }, /^health\.units\.0: .*systemd unit/],
+    ['a bad TCP port', ['health'], { tcpPorts: [70000] }, /^health\.tcpPorts\.0: /],
+    ['a garbage host key', ['hostKey'], 'not-a-key', /^hostKey: must be "SHA256:/],
+    ['a short fingerprint', ['hostKey'], 'SHA256:abc', /^hostKey: /],
+    ['auth without identity file or agent', ['auth'], {}, /^auth: give identityFile or agent/],
+    ['auth with the agent disabled', ['auth'], { agent: false }, /^auth: give identityFile or agent/],
+    ['a relative identity file', ['auth'], { identityFile: '.ssh/id_ed25519' }, /^auth\.identityFile: must be an absolute path/],
+    ['data mounted at /', ['data', 'mountPoint'], '/', /^data\.mountPoint: must not be \//],
+    ['a relative data mount point', ['data', 'mountPoint'], 'srv/data', /^data\.mountPoint: must be an absolute path/],
+    ['a data mount point with ..', ['data', 'mountPoint'], '/srv/../etc', /^data\.mountPoint: must not contain "\.\."/],
+    ['a bad data device', ['data', 'device'], 'sdb1', /^data\.device: /],
+    ['a carried file with ..', ['carry', 'files'], ['/etc/nginx', '/etc/../root/.ssh'], /^carry\.files\.1: must not contain "\.\."/],
+    ['an excluded path with ..', ['carry', 'exclude'], ['/etc/ssh/..'], /^carry\.exclude\.0: must not contain "\.\."/],
+    ['kernelArgs with ;', ['kernelArgs'], 'console=ttyS0; reboot', /^kernelArgs: must be plain kernel parameters/],
+    ['kernelArgs with $(', ['kernelArgs'], 'quiet x=$(id)', /^kernelArgs: must be plain kernel parameters/],
+    ['kernelArgs with a backtick', ['kernelArgs'], 'quiet `id`', /^kernelArgs: /],
+    ['kernelArgs with a newline', ['kernelArgs'], 'quiet\ninit=/bin/sh', /^kernelArgs: /],
+    ['kernelArgs with a quote', ['kernelArgs'], "quiet'", /^kernelArgs: /],
+    ['port 0', ['port'], 0, /^port: /],
+    ['port 65536', ['port'], 65536, /^port: /],
+    ['a port given as a string', ['port'], '22', /^port: /],
+    ['a bad user name', ['user'], 'Root Admin', /^user: must be a POSIX user name/],
+    ['a bad name', ['name'], 'db 1', /^name: /],
+    ['a bad host', ['host'], 'db1;reboot', /^host: must be a hostname or an IP address/],
+    ['an unknown become', ['become'], 'doas', /^become: /],
+    ['an unknown reboot mode', ['reboot'], 'reset', /^reboot: /],
+  ];
+
+  it.each(cases)('rejects %s', (_label, path, value, message) => {
+    const problems = problemsOf(withField(path, value));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('rejects an unknown top-level key (strict) and names it', () => {
+    const problems = problemsOf({ ...goodProfile(), sudo: true });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('"sudo"');
+    expect(problems[0]).toMatch(/^\(profile\): /);
+  });
+
+  it('names a missing required field', () => {
+    const p = minimalProfile();
+    delete p.hostKey;
+    delete p.data;
+    const problems = problemsOf(p);
+    expect(problems.some((l) => l.startsWith('hostKey: '))).toBe(true);
+    expect(problems.some((l) => l.startsWith('data: '))).toBe(true);
+  });
+
+  it('names slots when it is neither "auto" nor an {a, b} object', () => {
+    const problems = problemsOf({ ...minimalProfile(), slots: 'manual' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^slots: /);
+  });
+
+  it('rejects a non-object profile', () => {
+    expect(problemsOf(null)[0]).toMatch(/^\(profile\): /);
+    expect(problemsOf('host: x')[0]).toMatch(/^\(profile\): /);
+  });
+
+  it('lists several problems at once, one line per field, in the error message', () => {
+    const input = {
+      ...goodProfile(),
+      port: 0,
+      hostKey: 'x',
+      data: { device: 'LABEL=data', mountPoint: '/' },
+      kernelArgs: 'a;b',
+      timings: { comebackDeadline: 'soon' },
+    };
+    let error: unknown;
+    try {
+      parseProfile(input);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProfileError);
+    const pe = error as ProfileError;
+    expect(pe.name).toBe('ProfileError');
+    expect(pe.problems.map((p) => p.split(':')[0]).sort()).toEqual(
+      ['data.mountPoint', 'hostKey', 'kernelArgs', 'port', 'timings.comebackDeadline'].sort(),
+    );
+    expect(pe.message.split('\n')[0]).toBe('invalid host profile:');
+    for (const p of pe.problems) expect(pe.message).toContain(`  - ${p}`);
+    expect(pe.message.split('\n')).toHaveLength(1 + pe.problems.length);
+  });
+});
+
+describe('hostWorkflowId', () => {
+  it('is one id per host, shared by upgrades and rollbacks', () => {
+    expect(hostWorkflowId('db1')).toBe('ab-upgrade/db1');
+    expect(hostWorkflowId('web3.example.net')).toBe('ab-upgrade/web3.example.net');
+    expect(hostWorkflowId('a')).not.toBe(hostWorkflowId('b'));
+  });
+
+  it('uses the profile name, which defaults to the host', () => {
+    expect(hostWorkflowId(parseProfile(minimalProfile()).name)).toBe('ab-upgrade/web3.example.net');
+    expect(hostWorkflowId(parseProfile(goodProfile()).name)).toBe('ab-upgrade/db1');
+  });
+});
+
+describe('parseProfileText (client/profile-file.ts)', () => {
+  const YAML = `# db1: the primary database
+name: db1
+host: db1.example.net
+user: deploy
+auth:
+  identityFile: /home/op/.ssh/id_ed25519
+hostKey: ${ED25519_LINE}
+slots:
+  a: PARTUUID=6f4c9d2e-01
+  b: PARTUUID=6f4c9d2e-02
+data:
+  device: UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10
+  mountPoint: /srv/data
+release:
+  source: image
+  url: https://images.example.net/trixie.tar.zst
+  sha256: ${'0123456789abcdef'.repeat(4)}
+timings:
+  comebackDeadline: 90s
+  pollInterval: 3
+carry:
+  files:
+    - /etc/nginx
+health:
+  tcpPorts: [5432]
+`;
+
+  it('parses a YAML profile into a validated Profile', () => {
+    const p = parseProfileText(YAML, 'hosts/db1.yaml');
+    expect(p.name).toBe('db1');
+    expect(p.become).toBe('sudo');
+    expect(p.port).toBe(22);
+    expect(p.slots).toEqual({ a: 'PARTUUID=6f4c9d2e-01', b: 'PARTUUID=6f4c9d2e-02' });
+    expect(p.release).toMatchObject({ source: 'image', format: 'tar.zst' });
+    expect(p.timings.comebackDeadline).toBe(90_000);
+    expect(p.timings.pollInterval).toBe(3000);
+    expect(p.timings.approvalTimeout).toBe(86_400_000);
+    expect(p.carry.files).toEqual(['/etc/nginx']);
+    expect(p.health.tcpPorts).toEqual([5432]);
+  });
+
+  it('reports a YAML syntax error with the source name and the line', () => {
+    let error: unknown;
+    try {
+      parseProfileText('host: db1\nslots: [a, b\nport: 22\n', 'hosts/db1.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProfileError);
+    const problems = (error as ProfileError).problems;
+    expect(problems.length).toBeGreaterThan(0);
+    for (const p of problems) expect(p).toMatch(/^hosts\/db1\.yaml: YAML /);
+    expect(problems.join('\n')).toMatch(/line \d+/);
+    expect((error as Error).message).toContain('hosts/db1.yaml');
+  });
+
+  it('reports duplicate keys and an unterminated quote as YAML errors', () => {
+    expect(() => parseProfileText('host: a\nhost: b\n', 'dup.yaml')).toThrow(/dup\.yaml: YAML .*unique/);
+    expect(() => parseProfileText('host: "db1\n', 'q.yaml')).toThrow(/q\.yaml: YAML /);
+  });
+
+  it('uses "profile" as the default source name', () => {
+    expect(() => parseProfileText('a: [1,\n')).toThrow(/profile: YAML /);
+  });
+
+  it('reports a schema error by field path, not as a YAML error', () => {
+    const bad = YAML.replace(/sha256: .*/, 'sha256: deadbeef').replace('mountPoint: /srv/data', 'mountPoint: /');
+    let error: unknown;
+    try {
+      parseProfileText(bad, 'hosts/db1.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProfileError);
+    const problems = (error as ProfileError).problems;
+    expect(problems.some((p) => p.startsWith('release.sha256: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('data.mountPoint: must not be /'))).toBe(true);
+    expect(problems.every((p) => !p.includes('YAML'))).toBe(true);
+  });
+
+  it('rejects an empty file as a profile, not as YAML', () => {
+    expect(() => parseProfileText('', 'empty.yaml')).toThrow(ProfileError);
+    expect(() => parseProfileText('', 'empty.yaml')).toThrow(/\(profile\): /);
+  });
+});
+
+// Type-level: the input type accepts what YAML gives (strings or numbers for durations).
+const _typed: ProfileInput = {
+  host: 'h',
+  auth: { agent: true },
+  hostKey: FINGERPRINT,
+  slots: 'auto',
+  data: { device: 'LABEL=data', mountPoint: '/srv' },
+  release: { source: 'debootstrap', suite: 'trixie' },
+  timings: { comebackDeadline: 45, approvalTimeout: '1h' },
+};
+void _typed;
