@@ -130,7 +130,9 @@ export function resolveSlots(slots: 'auto' | { a: DeviceRef; b: DeviceRef }, dev
 }
 
 /** Canonical device path of a findmnt source (which may be /dev/disk/by-uuid/… or UUID=…). */
-export function deviceForSource(source: string, devices: LsblkDevice[]): LsblkDevice | null {
+export function deviceForSource(rawSource: string, devices: LsblkDevice[]): LsblkDevice | null {
+  // findmnt names bind mounts and btrfs subvolumes /dev/vda1[/sub]; the device is before '['.
+  const source = rawSource.replace(/\[.*\]$/, '');
   if (/^(PART)?(UUID|LABEL)=/.test(source)) return resolveDeviceRef(source as DeviceRef, devices);
   return devices.find((d) => d.path === source || `/dev/${d.name}` === source) ?? null;
 }

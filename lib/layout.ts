@@ -51,7 +51,7 @@ export function grubDefaultSetting(etcDefaultGrub: string): string | null {
   let value: string | null = null;
   for (const line of etcDefaultGrub.split('\n')) {
     const m = /^\s*GRUB_DEFAULT=(.*)$/.exec(line);
-    if (m) value = m[1]!.trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+    if (m) value = m[1]!.replace(/\s+#.*$/, '').trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
   }
   return value;
 }
