@@ -12,11 +12,12 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { temporal } from '@temporalio/proto';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { approveUpdate, hostRecoveredSignal, rejectUpdate, startOptions, statusQuery, type UpgradeInput } from '../../lib/workflow-api.js';
 import { rollbackHost, upgradeHost } from '../../workflows/index.js';
-import type { FakeHostScript } from '../helpers/fake-host.js';
+import type { FakeHost, FakeHostScript } from '../helpers/fake-host.js';
 import { eventually, fakeProfile, fakeWorker, newFake, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
 
 const History = temporal.api.history.v1.History;
@@ -52,20 +53,20 @@ type Scenario = {
   script?: FakeHostScript;
   profile?: Parameters<typeof fakeProfile>[0];
   input?: Partial<UpgradeInput>;
-  drive?: (h: { query: () => Promise<{ state: string }>; update: typeof approveUpdate; handle: any }, fake: ReturnType<typeof newFake>) => Promise<void>;
+  drive?: (handle: WorkflowHandle<typeof upgradeHost>, fake: FakeHost) => Promise<void>;
 };
 
 const scenarios: Scenario[] = [
   {
     name: 'upgrade-committed-approved-by-update',
-    drive: async ({ handle }) => {
+    drive: async (handle) => {
       await eventually(async () => (await handle.query(statusQuery)).state === 'awaiting-approval');
       await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     },
   },
   {
     name: 'upgrade-rejected',
-    drive: async ({ handle }) => {
+    drive: async (handle) => {
       await eventually(async () => (await handle.query(statusQuery)).state === 'awaiting-approval');
       await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bob', reason: 'freeze' }] });
     },
@@ -78,7 +79,7 @@ const scenarios: Scenario[] = [
     script: { hangOnBootInto: ['b'] },
     profile: { power: { driver: 'none' } },
     input: { autoApprove: true },
-    drive: async ({ handle }, fake) => {
+    drive: async (handle, fake) => {
       await eventually(async () => (await handle.query(statusQuery)).state === 'awaiting-operator');
       fake.operatorReset();
       await handle.signal(hostRecoveredSignal, { by: 'erin' });
@@ -103,7 +104,7 @@ describe('fresh histories replay deterministically', () => {
           ...startOptions(profile, taskQueue),
           args: [{ profile, ...sc.input }],
         });
-        await sc.drive?.({ query: () => h.query(statusQuery), update: approveUpdate, handle: h }, fake);
+        await sc.drive?.(h, fake);
         await h.result().catch(() => undefined);
         return h;
       });

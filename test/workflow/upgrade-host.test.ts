@@ -118,7 +118,7 @@ describe('upgradeHost', () => {
     });
   });
 
-  test('approval by signal (temporal workflow signal), kexec; a signal in the wrong state is ignored and noted', async () => {
+  test('approval by signal (as `temporal workflow signal` sends it), kexec trial boot', async () => {
     await withUpgrade({ profile: { reboot: 'kexec' } }, async ({ fake, handle, waitFor }) => {
       await waitFor('awaiting-approval');
       await handle.signal(approveSignal, { by: 'bob' });
@@ -128,7 +128,7 @@ describe('upgradeHost', () => {
       expect(fake.running).toBe('b');
       expect(fake.argsOf('trialBoot')).toHaveLength(1);
 
-      // After the end the handlers are gone with the run; a late signal is simply refused by the server.
+      // After the end a late signal is refused by the server (the execution is closed).
       await expect(handle.signal(approveSignal, { by: 'late' })).rejects.toThrow();
     });
   });
