@@ -39,7 +39,7 @@ export async function rollbackHost(input: RollbackInput): Promise<UpgradeResult>
 
     // 4. It must come back on the previous slot before the deadline.
     const back = await rb.watchComeback('awaitComeback', boot.bootIdBefore, boot.issuedAt, comebackDeadline);
-    if (!back) return await rb.rollBack(home, `${comebackMissed(previous, comebackDeadline)}; rollback abandoned, host returned to slot ${home}`);
+    if (!back) return await rb.rollBack(home, `${comebackMissed(previous, comebackDeadline, rb.comebackFailure)}; rollback abandoned, host returned to slot ${home}`);
     if (back.slot !== previous) {
       return await rb.rollBack(home, `host came back on slot ${back.slot}, not on slot ${previous}: the one-time boot did not take; rollback abandoned`);
     }

@@ -184,6 +184,9 @@ export class Runbook {
   lastBootId?: string;
   /** Set just before the first reboot is issued: from then on a failure means "bring the host back". */
   rebootIssued = false;
+  /** Why the last watchComeback gave up early (the poll failed for good), if it did. */
+  comebackFailure?: string;
+  private lastWatch?: { issuedAt: number; deadlineMs: number };
 
   constructor(workflowType: WorkflowType, private readonly input: UpgradeInput) {
     this.profile = input?.profile;
@@ -417,6 +420,8 @@ export class Runbook {
   ): Promise<ComebackResult | undefined> {
     const t = this.profile.timings;
     const rec = this.begin(name);
+    this.comebackFailure = undefined;
+    this.lastWatch = { issuedAt, deadlineMs };
     // Measured from issuedAt (the activity's clock): time already spent since the reboot counts,
     // but give the host at least a couple of polls even if the worker was away for a while.
     const elapsed = Math.max(0, Date.now() - issuedAt);
@@ -446,8 +451,9 @@ export class Runbook {
         this.end(rec, 'cancelled');
         throw first.err;
       }
-      this.end(rec, 'failed', describeError(first.err));
-      this.notice(`${name} failed: ${describeError(first.err)}`);
+      this.comebackFailure = describeError(first.err);
+      this.end(rec, 'failed', this.comebackFailure);
+      this.notice(`${name} failed: ${this.comebackFailure}`);
       return undefined;
     }
     const back = first.r;
@@ -491,6 +497,7 @@ export class Runbook {
     let resets = 0;
     let sshRebootFailed = false;
     let automatic = 0;
+    await this.waitOutFailedWatch();
     for (;;) {
       const probe = await this.probe();
       if (probe.reachable && probe.slot === target) return;
@@ -536,7 +543,20 @@ export class Runbook {
       const back = await this.watchComeback('rollback.awaitComeback', bootIdBefore, issuedAt, this.profile.timings.comebackDeadline);
       if (back && back.slot === target) return;
       if (back) this.notice(`host came back on slot ${back.slot}, not ${target}`);
+      else await this.waitOutFailedWatch();
     }
+  }
+
+  /**
+   * After a comeback poll that failed for good before its deadline, give the host the rest of
+   * that deadline before a probe decides what to do: never reset a machine that is still booting.
+   */
+  private async waitOutFailedWatch(): Promise<void> {
+    const w = this.lastWatch;
+    if (!this.comebackFailure || !w) return;
+    this.comebackFailure = undefined;
+    const rest = w.issuedAt + w.deadlineMs - Date.now();
+    if (rest > 0) await sleep(rest);
   }
 
   private async awaitOperator(target: SlotName, probe: ProbeResult, noDriver: boolean): Promise<void> {
@@ -629,7 +649,12 @@ export function summarizeHealth(h: HealthReport): string {
   return `${bad.length} of ${h.checks.length} checks failed: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
 }
 
-/** "host did not come back on slot b within 5m00s" */
-export function comebackMissed(slot: SlotName, deadlineMs: number): string {
-  return `host did not come back on slot ${slot} within ${formatDurationMs(deadlineMs)}`;
+/**
+ * "host did not come back on slot b within 5m00s", or, when the poll failed for good before the
+ * deadline, "waiting for the host to come back on slot b failed: <cause>".
+ */
+export function comebackMissed(slot: SlotName, deadlineMs: number, failure?: string): string {
+  return failure
+    ? `waiting for the host to come back on slot ${slot} failed: ${failure}`
+    : `host did not come back on slot ${slot} within ${formatDurationMs(deadlineMs)}`;
 }

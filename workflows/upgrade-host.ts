@@ -73,7 +73,7 @@ export async function upgradeHost(input: UpgradeInput): Promise<UpgradeResult> {
 
     // 9. The comeback watch: a new boot must answer on the spare slot before the deadline.
     const back = await rb.watchComeback('awaitComeback', boot.bootIdBefore, boot.issuedAt, comebackDeadline);
-    if (!back) return await rb.rollBack(home, comebackMissed(spare, comebackDeadline));
+    if (!back) return await rb.rollBack(home, comebackMissed(spare, comebackDeadline, rb.comebackFailure));
     if (back.slot !== spare) {
       return await rb.rollBack(home, `host came back on slot ${back.slot} (${back.rootDevice}), not on slot ${spare}: the trial boot did not take`);
     }

@@ -35,6 +35,8 @@ export interface FakeHostScript {
   healthFailsOn?: SlotName[];
   /** These activities fail (non-retryable CommandFailed) with the given message. */
   fail?: Partial<Record<keyof HostActivities, string>>;
+  /** Like `fail`, but only the first call of each fails. */
+  failFirst?: Partial<Record<keyof HostActivities, string>>;
   /** installRelease takes this long (heartbeating every 100 ms; resumes from heartbeat details). */
   installDelayMs?: number;
   /** The one-time boot entry does not take: the trial boot lands on the default slot. */
@@ -169,7 +171,8 @@ export class FakeHost {
     const rec = <K extends keyof HostActivities>(name: K, fn: HostActivities[K]): HostActivities[K] =>
       (async (...args: unknown[]) => {
         this.calls.push({ name, args: args.slice(1), at: Date.now() });
-        const failure = this.script.fail?.[name];
+        const first = this.calls.filter((c) => c.name === name).length === 1;
+        const failure = this.script.fail?.[name] ?? (first ? this.script.failFirst?.[name] : undefined);
         if (failure) throw ApplicationFailure.nonRetryable(failure, FailureTypes.CommandFailed);
         return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
       }) as HostActivities[K];

@@ -268,6 +268,26 @@ describe('upgradeHost', () => {
     );
   });
 
+  test('power resets do not help either: reset once more, then wait for the operator', async () => {
+    await withUpgrade(
+      { script: { hangOnBootInto: ['a', 'b'] }, profile: { timings: { approvalTimeout: '5s', comebackDeadline: '1500ms', pollInterval: '100ms', healthTimeout: '5s' } }, input: { autoApprove: true } },
+      async ({ fake, handle, waitFor }) => {
+        const waiting = await waitFor('awaiting-operator');
+        expect(fake.count('powerReset')).toBe(2);
+        expect(waiting.waitingFor).toMatch(/resets through qmp did not bring it back/);
+        fake.script.hangOnBootInto = [];
+        fake.operatorReset();
+        await handle.signal(hostRecoveredSignal, { by: 'erin' });
+        const result = await handle.result();
+        expect(result.state).toBe('rolled-back');
+        expect(result.reason).toBe('host did not come back on slot b within 1.5s');
+        expect(fake.count('powerReset')).toBe(2);
+        expect(fake.running).toBe('a');
+        expect(fake.count('removeBootEntry')).toBe(1);
+      },
+    );
+  });
+
   test('health fails on slot b: rollback over SSH (rebootToSlot a), no power reset', async () => {
     await withUpgrade({ script: { healthFailsOn: ['b'] }, input: { autoApprove: true } }, async ({ fake, handle }) => {
       const result = await handle.result();
@@ -289,6 +309,17 @@ describe('upgradeHost', () => {
       expect(result.state).toBe('rolled-back');
       expect(result.reason).toMatch(/came back on slot a .*not on slot b/);
       expect(fake.count('rebootToSlot') + fake.count('powerReset')).toBe(0);
+      expect(fake.count('removeBootEntry')).toBe(1);
+    });
+  });
+
+  test('the comeback poll fails for good (e.g. host key changed): rolled back, the reason names the cause', async () => {
+    await withUpgrade({ script: { failFirst: { awaitComeback: 'host key of 192.0.2.10 changed' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('rolled-back');
+      expect(result.reason).toBe('waiting for the host to come back on slot b failed: host key of 192.0.2.10 changed [CommandFailed]');
+      expect(fake.argsOf('rebootToSlot')[0]?.slice(1)).toEqual(['a', false]); // it answered on b: back over SSH
+      expect(fake.running).toBe('a');
       expect(fake.count('removeBootEntry')).toBe(1);
     });
   });
