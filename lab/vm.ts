@@ -1,0 +1,496 @@
+// The lab's VM runner: one QEMU per test host, booting a qcow2 overlay over a pristine image
+// from lab/build-image.sh, SSH forwarded to a free port on 127.0.0.1, QMP on a unix socket.
+//
+// Restart supervisor (default on, see lab/README.md for the measurements): QEMU runs with
+// `-action reboot=shutdown,shutdown=pause`, so any reset (guest reboot, panic=10, QMP
+// system_reset) stops that QEMU; the supervisor, listening on a private second QMP socket,
+// sees the SHUTDOWN event and starts a fresh QEMU with the same disk, OVMF vars, SSH port, QMP
+// socket path and serial log. A fresh QEMU boots much faster under TCG than a warm reset
+// (GRUB's initrd load after a warm reset takes tens of seconds). grubenv lives on the disk,
+// so grub-reboot's one-time entry behaves as on a real machine. A guest poweroff leaves QEMU
+// paused in the 'shutdown' state so QMP keeps answering; power on = system_reset (+ cont).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { homedir, release, tmpdir } from 'node:os';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { QmpConnection, type QmpEvent } from '../activities/power.js';
+
+export type Layout = 'bios' | 'uefi';
+
+export interface StartVmOptions {
+  /** Pristine disk image (raw or .qcow2); the VM writes to a qcow2 overlay in its own dir. */
+  disk: string;
+  layout: Layout;
+  /** Names the VM's directory under workDir. */
+  name: string;
+  workDir: string;
+  memMiB?: number;
+  cpus?: number;
+  /** Restart QEMU on every reset instead of resetting in place (default: true, or AB_LAB_SUPERVISE=0). */
+  supervise?: boolean;
+  /** Keep an existing overlay (default false: a fresh overlay over the pristine disk). */
+  reuseOverlay?: boolean;
+  /** Host port for SSH (default: a free one). */
+  sshPort?: number;
+  /** Defaults: id_ed25519 and host_key.pub next to the disk (lab/build-image.sh outputs). */
+  identityFile?: string;
+  hostKey?: string;
+  user?: string;
+  /** 'auto' (default, or AB_LAB_ACCEL): KVM only if it actually runs a guest, else TCG. */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Bound for QEMU to come up with its QMP socket (default 30 s). */
+  startTimeoutMs?: number;
+  extraArgs?: string[];
+}
+
+export interface SshResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface VmEvent {
+  at: number;
+  what: 'start' | 'shutdown' | 'restart' | 'exit' | 'stop';
+  detail: string;
+}
+
+export interface VmHandle {
+  name: string;
+  dir: string;
+  sshPort: number;
+  qmpSocket: string;
+  serialLog: string;
+  /** PID of the current QEMU process (changes when the supervisor restarts it). */
+  readonly pid: number;
+  readonly restarts: number;
+  readonly events: readonly VmEvent[];
+  readonly running: boolean;
+  identityFile: string;
+  knownHostsFile: string;
+  /** ssh argv (without the command) that reaches the guest with the pinned host key. */
+  sshArgs(): string[];
+  ssh(command: string, opts?: { timeoutMs?: number }): Promise<SshResult>;
+  /** The guest's boot_id or null if SSH does not answer within the probe bound. */
+  bootId(probeTimeoutMs?: number): Promise<string | null>;
+  /** Waits until SSH answers (and, with notBootId, on a different boot); returns the boot_id. */
+  waitForSsh(timeoutMs: number, opts?: { notBootId?: string }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A VM never outlives the test process. ('exit' handlers must be synchronous.)
+  process.on('exit', () => {
+    for (const c of live) {
+      try {
+        if (c.pid) process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  });
+}
+
+let setprivPdeathsig: boolean | null = null;
+function hasSetprivPdeathsig(): boolean {
+  if (setprivPdeathsig === null) {
+    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8', timeout: 5000 });
+    setprivPdeathsig = r.status === 0 && /--pdeathsig/.test(r.stdout);
+  }
+  return setprivPdeathsig;
+}
+
+let kvmWorks: boolean | null = null;
+/**
+ * Does KVM actually boot a guest here? /dev/kvm can exist and still fail: on this kind of
+ * machine (nested) SeaBIOS runs but GRUB never prints a line under KVM. The probe boots the
+ * lab disk itself (throwaway -snapshot) under KVM and waits for the kernel's first line on the
+ * serial port. The answer is cached per host kernel and QEMU version in the lab cache.
+ */
+export async function kvmUsable(disk: string, layout: Layout): Promise<boolean> {
+  if (kvmWorks !== null) return kvmWorks;
+  kvmWorks = false;
+  if (!existsSync('/dev/kvm')) return false;
+  const qemuVersion = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 }).stdout?.split('\n')[0] ?? '?';
+  const cacheDir = process.env.AB_LAB_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'ab-upgrade', 'lab');
+  const key = `${release()}|${qemuVersion}`;
+  const cacheFile = path.join(cacheDir, 'kvm-probe.json');
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; works: boolean };
+    if (cached.key === key) return (kvmWorks = cached.works);
+  } catch {
+    /* no cache */
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'ab-lab-kvm-probe-'));
+  const serial = path.join(dir, 'serial.log');
+  const args = ['-accel', 'kvm', '-m', '512', '-display', 'none', '-nodefaults', '-no-reboot', '-snapshot',
+    '-drive', `if=virtio,format=${disk.endsWith('.qcow2') ? 'qcow2' : 'raw'},file=${disk}`, '-serial', `file:${serial}`];
+  if (layout === 'uefi') {
+    copyFileSync(OVMF_VARS, path.join(dir, 'vars.fd'));
+    args.push('-machine', 'q35', '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
+  } else {
+    args.push('-machine', 'pc');
+  }
+  const child = spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
+  live.add(child);
+  child.on('error', () => undefined);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    await sleep(500);
+    const out = existsSync(serial) ? readFileSync(serial, 'utf8') : '';
+    if (/Linux version/.test(out)) {
+      kvmWorks = true;
+      break;
+    }
+  }
+  child.kill('SIGKILL');
+  live.delete(child);
+  rmSync(dir, { recursive: true, force: true });
+  try {
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(cacheFile, JSON.stringify({ key, works: kvmWorks, probedAt: new Date().toISOString() }) + '\n');
+  } catch {
+    /* cache is optional */
+  }
+  return kvmWorks;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
+  installExitHook();
+  const dir = path.resolve(opts.workDir, opts.name);
+  mkdirSync(dir, { recursive: true });
+  const disk = path.resolve(opts.disk);
+  const imageDir = path.dirname(disk);
+  const identityFile = path.resolve(opts.identityFile ?? path.join(imageDir, 'id_ed25519'));
+  const hostKeyLine = (opts.hostKey ?? readFileSync(path.join(imageDir, 'host_key.pub'), 'utf8')).trim();
+  const [keyType, keyData] = hostKeyLine.split(/\s+/);
+  if (!keyType || !keyData) throw new Error(`startVm: bad host key "${hostKeyLine}"`);
+  const knownHostsFile = path.join(dir, 'known_hosts');
+  writeFileSync(knownHostsFile, `lab-vm ${keyType} ${keyData}\n`);
+  const user = opts.user ?? 'root';
+  const supervise = opts.supervise ?? process.env.AB_LAB_SUPERVISE !== '0';
+  const memMiB = opts.memMiB ?? 1024;
+  const cpus = opts.cpus ?? 1;
+  const accelChoice = opts.accel ?? ((process.env.AB_LAB_ACCEL as 'auto' | 'kvm' | 'tcg' | undefined) || 'auto');
+  const useKvm = accelChoice === 'kvm' || (accelChoice === 'auto' && (await kvmUsable(disk, opts.layout)));
+
+  // A VM left over from an earlier run of the same dir (crashed test process) is ours: end it.
+  const pidFile = path.join(dir, 'qemu.pid');
+  killStale(pidFile, dir);
+
+  const overlay = path.join(dir, 'overlay.qcow2');
+  if (!opts.reuseOverlay || !existsSync(overlay)) {
+    rmSync(overlay, { force: true });
+    const fmt = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
+    const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', disk, '-F', fmt, overlay], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`qemu-img create failed: ${r.stderr || r.error?.message}`);
+  }
+  const varsFile = path.join(dir, 'OVMF_VARS.fd');
+  if (opts.layout === 'uefi' && (!opts.reuseOverlay || !existsSync(varsFile))) copyFileSync(OVMF_VARS, varsFile);
+
+  const qmpSocket = path.join(dir, 'qmp.sock');
+  const ctlSocket = path.join(dir, 'qmp-supervisor.sock');
+  const serialLog = path.join(dir, 'serial.log');
+  const qemuLog = path.join(dir, 'qemu.log');
+  writeFileSync(serialLog, '');
+  writeFileSync(qemuLog, '');
+
+  const buildArgs = (port: number): string[] => {
+    const a = [
+      '-name', `ab-lab-${opts.name},process=ab-lab-${opts.name}`,
+      '-accel', useKvm ? 'kvm' : 'tcg,thread=single',
+      '-machine', opts.layout === 'uefi' ? 'q35' : 'pc',
+      '-m', String(memMiB),
+      '-smp', String(cpus),
+      '-display', 'none',
+      '-nodefaults',
+      '-no-user-config',
+      '-drive', `if=none,id=disk0,file=${overlay},format=qcow2,cache=writeback,discard=unmap`,
+      '-device', 'virtio-blk-pci,drive=disk0,bootindex=1',
+      '-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:22`,
+      '-device', 'virtio-net-pci,netdev=net0',
+      // Entropy: keeps early-boot getrandom (sshd) from stalling under emulation.
+      '-device', 'virtio-rng-pci',
+      '-chardev', `file,id=ser0,path=${serialLog},append=on`,
+      '-serial', 'chardev:ser0',
+      '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+      '-pidfile', pidFile,
+    ];
+    if (opts.layout === 'uefi') {
+      a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+      a.push('-drive', `if=pflash,format=raw,unit=1,file=${varsFile}`);
+    }
+    if (supervise) {
+      a.push('-qmp', `unix:${ctlSocket},server=on,wait=off`);
+      a.push('-action', 'reboot=shutdown,shutdown=pause');
+    } else {
+      a.push('-action', 'shutdown=pause');
+    }
+    a.push(...(opts.extraArgs ?? []));
+    return a;
+  };
+
+  let child: ChildProcess | null = null;
+  let ctl: QmpConnection | null = null;
+  let stopping = false;
+  let restarts = 0;
+  let restarting: Promise<void> | null = null;
+  const events: VmEvent[] = [];
+  const note = (what: VmEvent['what'], detail: string) => events.push({ at: Date.now(), what, detail });
+
+  const spawnQemu = (port: number): ChildProcess => {
+    rmSync(qmpSocket, { force: true });
+    rmSync(ctlSocket, { force: true });
+    const logFd = openSync(qemuLog, 'a');
+    const args = buildArgs(port);
+    const c = hasSetprivPdeathsig()
+      ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...args], { stdio: ['ignore', logFd, logFd] })
+      : spawn('qemu-system-x86_64', args, { stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    live.add(c);
+    c.on('exit', (code, signal) => {
+      live.delete(c);
+      note('exit', `pid ${c.pid} exited (${signal ?? code})`);
+    });
+    c.on('error', () => live.delete(c));
+    note('start', `pid ${c.pid}`);
+    return c;
+  };
+
+  const waitExit = (c: ChildProcess, ms: number): Promise<boolean> =>
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve(true)
+      : Promise.race([new Promise<boolean>((r) => c.once('exit', () => r(true))), sleep(ms).then(() => false)]);
+
+  /** Waits until the public QMP socket answers (bounded); fails fast if QEMU exits. */
+  const waitUp = async (c: ChildProcess, ms: number): Promise<void> => {
+    const deadline = Date.now() + ms;
+    let exited = false;
+    c.once('exit', () => (exited = true));
+    while (Date.now() < deadline) {
+      if (exited || c.exitCode !== null) {
+        throw new Error(`QEMU exited at start: ${readFileSync(qemuLog, 'utf8').trim().split('\n').slice(-5).join(' | ')}`);
+      }
+      if (existsSync(qmpSocket) && (!supervise || existsSync(ctlSocket))) return;
+      await sleep(50);
+    }
+    throw new Error(`QEMU did not come up within ${ms} ms`);
+  };
+
+  const restart = async (reason: string): Promise<void> => {
+    const old = child;
+    if (!old || stopping) return;
+    // The reset QEMU sits paused; let it quit cleanly (flushes the overlay), then kill if slow.
+    try {
+      await ctl?.execute('quit', undefined, 5_000);
+    } catch {
+      /* the connection drops as QEMU exits */
+    }
+    ctl?.close();
+    ctl = null;
+    if (!(await waitExit(old, 10_000))) {
+      old.kill('SIGKILL');
+      await waitExit(old, 5_000);
+    }
+    if (stopping) return;
+    restarts++;
+    note('restart', reason);
+    child = spawnQemu(sshPort);
+    await waitUp(child, opts.startTimeoutMs ?? 30_000);
+    await attachSupervisor();
+  };
+
+  const attachSupervisor = async (): Promise<void> => {
+    if (!supervise) return;
+    const conn = await QmpConnection.connect(ctlSocket, {
+      timeoutMs: 10_000,
+      onEvent: (e: QmpEvent) => {
+        if (e.event !== 'SHUTDOWN') return;
+        const reason = String(e.data?.reason ?? 'unknown');
+        note('shutdown', reason);
+        if (reason === 'guest-reset' || reason === 'host-qmp-system-reset' || reason === 'guest-panic' || reason === 'subsystem-reset') {
+          if (!restarting) {
+            restarting = restart(reason)
+              .catch((err: unknown) => {
+                note('exit', `restart failed: ${err instanceof Error ? err.message : String(err)}`);
+              })
+              .finally(() => {
+                restarting = null;
+              });
+          }
+        }
+        // guest-shutdown: stay paused in 'shutdown' (powered off); host-qmp-quit: QEMU exits.
+      },
+    });
+    ctl = conn;
+  };
+
+  // Start, retrying on a port lost to a race (only when we picked the port).
+  let sshPort = opts.sshPort ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    child = spawnQemu(sshPort);
+    try {
+      await waitUp(child, opts.startTimeoutMs ?? 30_000);
+      break;
+    } catch (err) {
+      child.kill('SIGKILL');
+      await waitExit(child, 5_000);
+      const msg = err instanceof Error ? err.message : String(err);
+      if (opts.sshPort === undefined && attempt < 3 && /host forwarding|Address already in use/i.test(msg)) {
+        sshPort = await freePort();
+        continue;
+      }
+      throw err;
+    }
+  }
+  await attachSupervisor();
+
+  const sshArgs = (): string[] => [
+    '-i', identityFile,
+    '-p', String(sshPort),
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `UserKnownHostsFile=${knownHostsFile}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'HostKeyAlias=lab-vm',
+    '-o', `HostKeyAlgorithms=${keyType}`,
+    '-o', 'ConnectTimeout=5',
+    '-o', 'ServerAliveInterval=5',
+    '-o', 'ServerAliveCountMax=3',
+    '-o', 'LogLevel=ERROR',
+    `${user}@127.0.0.1`,
+  ];
+
+  const ssh = (command: string, o: { timeoutMs?: number } = {}): Promise<SshResult> =>
+    new Promise((resolve) => {
+      const c = spawn('ssh', [...sshArgs(), '--', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let timedOut = false;
+      c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const timer = setTimeout(() => {
+        timedOut = true;
+        c.kill('SIGKILL');
+      }, o.timeoutMs ?? 60_000);
+      c.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ code: null, stdout, stderr: stderr + err.message, timedOut });
+      });
+      c.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr, timedOut });
+      });
+    });
+
+  const bootId = async (probeTimeoutMs = 15_000): Promise<string | null> => {
+    const r = await ssh('cat /proc/sys/kernel/random/boot_id', { timeoutMs: probeTimeoutMs });
+    const id = r.stdout.trim();
+    return r.code === 0 && /^[0-9a-f-]{36}$/.test(id) ? id : null;
+  };
+
+  const handle: VmHandle = {
+    name: opts.name,
+    dir,
+    sshPort,
+    qmpSocket,
+    serialLog,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get events() {
+      return events;
+    },
+    get running() {
+      return !!child && child.exitCode === null && child.signalCode === null;
+    },
+    identityFile,
+    knownHostsFile,
+    sshArgs,
+    ssh,
+    bootId,
+    async waitForSsh(timeoutMs: number, o: { notBootId?: string } = {}): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      let last = 'no answer';
+      while (Date.now() < deadline) {
+        if (!handle.running && !restarting && !supervise) throw new Error(`VM ${opts.name}: QEMU is not running`);
+        const left = deadline - Date.now();
+        const id = await bootId(Math.max(1_000, Math.min(15_000, left)));
+        if (id && id !== o.notBootId) return id;
+        last = id ? `still on boot ${id}` : 'no answer';
+        await sleep(Math.min(1_000, Math.max(0, deadline - Date.now())));
+      }
+      throw new Error(`VM ${opts.name}: SSH on port ${sshPort} did not answer within ${timeoutMs} ms (${last}); serial log: ${serialLog}`);
+    },
+    async stop(): Promise<void> {
+      if (stopping) return;
+      stopping = true;
+      note('stop', 'requested');
+      await restarting?.catch(() => undefined);
+      const c = child;
+      if (c && c.exitCode === null && c.signalCode === null) {
+        try {
+          const conn = ctl ?? (await QmpConnection.connect(qmpSocket, { timeoutMs: 3_000 }));
+          await conn.execute('quit', undefined, 3_000).catch(() => undefined);
+          conn.close();
+        } catch {
+          /* fall through to SIGKILL */
+        }
+        if (!(await waitExit(c, 5_000))) {
+          c.kill('SIGKILL');
+          await waitExit(c, 5_000);
+        }
+      }
+      ctl?.close();
+      ctl = null;
+      rmSync(qmpSocket, { force: true });
+      rmSync(ctlSocket, { force: true });
+    },
+  };
+  return handle;
+}
+
+function killStale(pidFile: string, dir: string): void {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    // Only a QEMU whose command line names this VM's own directory.
+    if (cmdline.includes('qemu-system') && cmdline.includes(dir)) process.kill(pid, 'SIGKILL');
+  } catch {
+    /* not running */
+  }
+}
