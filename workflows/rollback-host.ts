@@ -54,7 +54,7 @@ export async function rollbackHost(input: RollbackInput): Promise<UpgradeResult>
     // 6. Commit: the previous slot is the default again.
     await rb.phase('commitSlot', () => a.commit.commitSlot(profile, facts, previous), () => `slot ${previous} is the default`);
 
-    const hostSide = await rb.bestEffort('measureHostDowntime', () => a.measure.measureHostDowntime(profile), (d) =>
+    const hostSide = await rb.bestEffort('measureHostDowntime', () => a.measure.measureHostDowntime(profile, boot), (d) =>
       `to sshd ${d.toSshdS ?? '?'}s, to services ${d.toServicesS ?? '?'}s`,
     );
     rb.status.downtime = {

@@ -366,7 +366,7 @@ export class Runbook {
     this.setState(
       'awaiting-approval',
       `approval to ${what} (within ${formatDurationMs(timeout)}): ` +
-        `update or signal "approve" / "reject" with {"by": "<you>", "reason"?: "..."}, e.g. ` +
+        `ab-upgrade approve ${this.profile.name} (or: ab-upgrade reject ${this.profile.name} --reason "..."), or ` +
         `temporal workflow update execute --workflow-id '${this.workflowId}' --name approve --input '{"by":"<you>"}'`,
     );
     let decided: boolean;
@@ -570,7 +570,7 @@ export class Runbook {
     this.setState(
       'awaiting-operator',
       `host ${p.name} (${p.host}) ${situation}. Reset or power-cycle it by hand (out-of-band console / KVM) so it boots slot ${target}` +
-        `${slotDev ? ` (${slotDev})` : ''}, GRUB's default; when it answers, signal "hostRecovered" with {"by": "<you>", "note"?: "..."}, e.g. ` +
+        `${slotDev ? ` (${slotDev})` : ''}, GRUB's default; when it answers: ab-upgrade recovered ${p.name}, or ` +
         `temporal workflow signal --workflow-id '${this.workflowId}' --name hostRecovered --input '{"by":"<you>"}'`,
     );
     await condition(() => this.recovered !== undefined);
