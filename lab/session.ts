@@ -1,0 +1,94 @@
+// One lab session: the built images, a booted VM, the host profile that points the runbook at
+// it, and an in-process worker with the real SSH activities. Used by `ab-upgrade lab`, the
+// end-to-end tests and the downtime benchmark, so all three exercise the same path.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseProfile, type Profile, type ProfileInput } from '../lib/profile.js';
+import { startVm, type Layout, type VmHandle } from './vm.js';
+
+const LAB_DIR = dirname(fileURLToPath(import.meta.url));
+
+/** Runs a lab build script (bounded), streaming its log to stderr; returns its output dir. */
+async function runBuilder(script: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [join(LAB_DIR, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const dir = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && dir) resolve(dir);
+      else reject(new Error(`lab/${script} ${args.join(' ')} failed (exit ${code})`));
+    });
+  });
+}
+
+export interface LabImage {
+  dir: string;
+  layout: Layout;
+  disk: string;
+  identityFile: string;
+  hostKeyFingerprint: string;
+}
+
+export async function ensureImage(layout: Layout): Promise<LabImage> {
+  const dir = await runBuilder('build-image.sh', [layout], 40 * 60_000);
+  return {
+    dir,
+    layout,
+    disk: join(dir, 'disk.raw'),
+    identityFile: join(dir, 'id_ed25519'),
+    hostKeyFingerprint: (await readFile(join(dir, 'host_key.fingerprint'), 'utf8')).trim(),
+  };
+}
+
+export interface LabRelease {
+  dir: string;
+  good: { path: string; sha256: string };
+  broken: { path: string; sha256: string };
+}
+
+export async function ensureRelease(): Promise<LabRelease> {
+  const dir = await runBuilder('build-release.sh', [], 40 * 60_000);
+  const art = async (name: string) => ({
+    path: join(dir, name),
+    sha256: (await readFile(join(dir, `${name}.sha256`), 'utf8')).trim().split(/\s+/)[0]!,
+  });
+  return { dir, good: await art('trixie.tar.zst'), broken: await art('trixie-broken.tar.zst') };
+}
+
+export async function bootLab(image: LabImage, name: string, workDir: string): Promise<VmHandle> {
+  const vm = await startVm({ disk: image.disk, layout: image.layout, name, workDir });
+  try {
+    await vm.waitForSsh(240_000);
+  } catch (e) {
+    await vm.stop();
+    throw e;
+  }
+  return vm;
+}
+
+/** The profile of a lab VM: everything the runbook needs, no secrets (a key path). */
+export function labProfile(image: LabImage, vm: VmHandle, release: { path: string; sha256: string }, overrides: Partial<ProfileInput> = {}): Profile {
+  return parseProfile({
+    name: vm.name,
+    host: '127.0.0.1',
+    port: vm.sshPort,
+    user: 'root',
+    auth: { identityFile: image.identityFile },
+    hostKey: image.hostKeyFingerprint,
+    slots: 'auto',
+    data: { device: 'LABEL=ab-data', mountPoint: '/srv/data' },
+    release: { source: 'image', url: release.path, sha256: release.sha256 },
+    health: { units: ['ssh.service'], tcpPorts: [22] },
+    timings: { approvalTimeout: '30m', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: '2m' },
+    reboot: 'firmware',
+    power: { driver: 'qmp', socket: vm.qmpSocket },
+    kernelArgs: 'console=ttyS0,115200 net.ifnames=0',
+    ...overrides,
+  });
+}

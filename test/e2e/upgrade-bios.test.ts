@@ -1,0 +1,114 @@
+// The product's claim on a real Debian 12 VM with BIOS/MBR and GRUB (grub-pc):
+//  - upgrade 12 → 13 with an approval wait, an edit during the wait carried by the final sync,
+//    the host's identity, users, a carried file, an enabled service and the data partition kept,
+//    slot A untouched but for the GRUB files we manage;  (e2e scenarios 1 and 7)
+//  - the round trip: B active, old slot A reused as the spare, committed on A;  (scenario 8)
+//  - a later rollbackHost back to the previous slot;  (scenario 3, ownership after rollback)
+// A plain reboot after every transition proves GRUB's ownership moved correctly.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveUpdate } from '../../lib/workflow-api.js';
+import { labProfile } from '../../lab/session.js';
+import { finalStatus, hostSlot, onVm, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
+
+const CARRIED = '/etc/ab-e2e.conf';
+const DEMO_UNIT = '/etc/systemd/system/ab-demo.service';
+// Files of slot A that must not change: everything under these, minus what we manage in GRUB.
+const MANIFEST = `cd "$1" && find etc usr/bin usr/sbin usr/lib/systemd boot root home var/lib/dpkg -xdev -type f 2>/dev/null \
+  | grep -v -E '^boot/grub/(grubenv|custom\\.cfg|ab-upgrade-backup-)' | LC_ALL=C sort | xargs -d '\\n' sha256sum`;
+
+describe('BIOS lab host: upgrade, round trip, rollback', () => {
+  let lab: LabEnv;
+  beforeAll(async () => {
+    lab = await setupLab('bios');
+  });
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  const profile = (overrides = {}) =>
+    labProfile(lab.image, lab.vm, lab.release.good, {
+      carry: { defaults: true, files: [CARRIED, DEMO_UNIT], exclude: [] },
+      health: { units: ['ssh.service', 'ab-demo.service'], tcpPorts: [22] },
+      ...overrides,
+    });
+
+  async function plainRebootStaysOn(slot: string) {
+    const before = (await onVm(lab.vm, 'cat /proc/sys/kernel/random/boot_id')).trim();
+    await lab.vm.ssh('systemd-run --on-active=1 systemctl reboot', { timeoutMs: 15_000 });
+    await lab.vm.waitForSsh(300_000, { notBootId: before });
+    expect(await hostSlot(lab.vm)).toBe(slot);
+  }
+
+  it('upgrades 12 → 13 after approval, carrying identity, users, config, services and data', async () => {
+    const vm = lab.vm;
+    // State on slot A that must survive.
+    await onVm(vm, `useradd -m -s /bin/bash alice && echo 'alice:s3cret-Pass' | chpasswd`);
+    const aliceHash = (await onVm(vm, "getent shadow alice | cut -d: -f2")).trim();
+    await onVm(vm, `echo 'setting=before' > ${CARRIED}`);
+    await onVm(vm, `printf '[Unit]\\nDescription=ab demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > ${DEMO_UNIT} && systemctl daemon-reload && systemctl enable --now ab-demo.service`);
+    await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload > /root/payload.sum');
+    const payloadSum = (await onVm(vm, 'cut -d" " -f1 /root/payload.sum')).trim();
+    const hostKeyBefore = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
+    const machineId = (await onVm(vm, 'cat /etc/machine-id')).trim();
+    expect(await hostSlot(vm)).toBe('a');
+
+    const handle = await start(lab, 'upgradeHost', { profile: profile(), requestedBy: 'e2e' });
+    const waiting = await waitForState(handle, (s) => s.state === 'awaiting-approval', 15 * 60_000);
+    expect(waiting.carry?.carried).toContain(CARRIED);
+    // Edits made while the approval waits must reach the new slot (final sync).
+    await onVm(vm, `echo 'setting=edited-while-waiting' > ${CARRIED}`);
+    const manifestA = await onVm(vm, `sh -c '${MANIFEST.replace(/'/g, `'\\''`)}' sh /`, 300_000);
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'e2e', reason: 'scenario 1+7' }] });
+
+    const s = await finalStatus(handle);
+    expect(s.state, s.reason).toBe('committed');
+    expect(s.carry?.resynced).toContain(CARRIED);
+    expect(s.downtime?.downtimeMs).toBeGreaterThan(0);
+
+    // Everything below is read off the host itself.
+    expect(await hostSlot(vm)).toBe('b');
+    expect(await onVm(vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
+    expect((await onVm(vm, 'cat /proc/cmdline'))).toContain('ab.slot=b');
+    expect((await onVm(vm, 'hostname')).trim()).toBe('lab-host');
+    expect((await onVm(vm, 'cat /etc/machine-id')).trim()).toBe(machineId);
+    expect((await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim()).toBe(hostKeyBefore);
+    expect((await onVm(vm, 'getent shadow alice | cut -d: -f2')).trim()).toBe(aliceHash);
+    expect((await onVm(vm, `cat ${CARRIED}`)).trim()).toBe('setting=edited-while-waiting');
+    expect((await onVm(vm, 'systemctl is-enabled ab-demo.service; systemctl is-active ab-demo.service')).split('\n')).toEqual(['enabled', 'active', '']);
+    expect((await onVm(vm, 'sha256sum /srv/data/payload | cut -d" " -f1')).trim()).toBe(payloadSum);
+    expect((await onVm(vm, 'grub-editenv list')).trim()).toContain('saved_entry=ab-upgrade-slot-b');
+
+    // Slot A: unchanged but for the GRUB files the runbook manages.
+    await onVm(vm, 'mkdir -p /mnt/a && mount -o ro LABEL=ab-slot-a /mnt/a');
+    const manifestAfter = await onVm(vm, `sh -c '${MANIFEST.replace(/'/g, `'\\''`)}' sh /mnt/a`, 300_000);
+    await onVm(vm, 'umount /mnt/a');
+    expect(manifestAfter.split('\n').length).toBeGreaterThan(1000);
+    expect(manifestAfter).toBe(manifestA);
+
+    await plainRebootStaysOn('b');
+  });
+
+  it('round trip: with B active, the old slot A is the spare and the upgrade commits on A', async () => {
+    const handle = await start(lab, 'upgradeHost', { profile: profile(), autoApprove: true, requestedBy: 'e2e' });
+    const s = await finalStatus(handle);
+    expect(s.state, s.reason).toBe('committed');
+    expect(s.fromSlot).toBe('b');
+    expect(s.toSlot).toBe('a');
+    expect(await hostSlot(lab.vm)).toBe('a');
+    expect(await onVm(lab.vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
+    expect((await onVm(lab.vm, 'grub-editenv list'))).toContain('saved_entry=ab-upgrade-slot-a');
+    expect((await onVm(lab.vm, 'cat /etc/ab-e2e.conf')).trim()).toBe('setting=edited-while-waiting');
+    await plainRebootStaysOn('a');
+  });
+
+  it('a later rollbackHost returns to the previous slot, which then owns the boot', async () => {
+    const payloadSum = (await onVm(lab.vm, 'cut -d" " -f1 /root/payload.sum')).trim();
+    const handle = await start(lab, 'rollbackHost', { profile: profile(), autoApprove: true, requestedBy: 'e2e' });
+    const s = await finalStatus(handle);
+    expect(s.state, s.reason).toBe('committed');
+    expect(await hostSlot(lab.vm)).toBe('b');
+    expect((await onVm(lab.vm, 'sha256sum /srv/data/payload | cut -d" " -f1')).trim()).toBe(payloadSum);
+    expect((await onVm(lab.vm, 'grub-editenv list'))).toContain('saved_entry=ab-upgrade-slot-b');
+    await plainRebootStaysOn('b');
+  });
+});

@@ -1,0 +1,94 @@
+// End-to-end harness: a real lab VM (QEMU), the run's Temporal dev server, and an in-process
+// worker running the real SSH activities. Assertions go to the host through the OpenSSH client
+// (vm.ssh), independent of our own SSH layer.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.js';
+import { closeAllHosts } from '../../activities/ssh.js';
+import { startOptions, statusQuery, finalStatusFrom, WorkflowTypes, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
+import { bootLab, ensureImage, ensureRelease, type LabImage, type LabRelease } from '../../lab/session.js';
+import type { Layout, VmHandle } from '../../lab/vm.js';
+import { createWorker } from '../../worker/worker.js';
+import { eventually, setupWorkflowEnv, uniqueName, type WorkflowEnv } from './workflow-env.js';
+
+export interface LabEnv {
+  env: WorkflowEnv;
+  image: LabImage;
+  release: LabRelease;
+  vm: VmHandle;
+  taskQueue: string;
+  worker: Worker;
+  workerRun: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function setupLab(layout: Layout, name = uniqueName(`e2e-${layout}`)): Promise<LabEnv> {
+  const [image, release] = [await ensureImage(layout), await ensureRelease()];
+  const env = await setupWorkflowEnv();
+  const vm = await bootLab(image, name, mkdtempSync(join(tmpdir(), 'ab-e2e-')));
+  const taskQueue = `e2e-${name}`;
+  const worker = await createWorker({
+    connection: env.connection,
+    taskQueue,
+    activities: createActivities(),
+    workflowBundle: env.bundle,
+    options: { shutdownGraceTime: '5s', maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' },
+  });
+  const workerRun = worker.run();
+  return {
+    env,
+    image,
+    release,
+    vm,
+    taskQueue,
+    worker,
+    workerRun,
+    async close() {
+      worker.shutdown();
+      await workerRun.catch(() => undefined);
+      closeAllHosts();
+      await vm.stop();
+      await env.close();
+    },
+  };
+}
+
+/** Starts a workflow for the lab host; returns its handle. */
+export async function start(lab: LabEnv, type: keyof typeof WorkflowTypes, input: UpgradeInput) {
+  return lab.env.client.workflow.start(WorkflowTypes[type], { ...startOptions(input.profile, lab.taskQueue), args: [input] });
+}
+
+/** The final status, whether the execution completed or failed with UpgradeFailed. */
+export async function finalStatus(handle: { result(): Promise<unknown> }): Promise<WorkflowStatus> {
+  try {
+    return (await handle.result()) as WorkflowStatus;
+  } catch (e) {
+    const s = finalStatusFrom(e);
+    if (s) return s;
+    throw e;
+  }
+}
+
+export async function waitForState(handle: { query: (q: typeof statusQuery) => Promise<WorkflowStatus> }, pred: (s: WorkflowStatus) => boolean, timeoutMs: number) {
+  return eventually(async () => {
+    const s = await handle.query(statusQuery);
+    return pred(s) ? s : undefined;
+  }, timeoutMs, 1000);
+}
+
+/** Runs a command on the lab host with the OpenSSH client; throws on non-zero exit. */
+export async function onVm(vm: VmHandle, command: string, timeoutMs = 60_000): Promise<string> {
+  const r = await vm.ssh(command, { timeoutMs });
+  if (r.code !== 0) throw new Error(`on the lab host: ${command}\nexit ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Slot letter the host runs, from its own fs label of / (prepareSpare labels slots ab-slot-x). */
+export async function hostSlot(vm: VmHandle): Promise<string> {
+  const label = (await onVm(vm, 'findmnt -n -o LABEL /')).trim();
+  const m = /^ab-slot-([ab])$/.exec(label);
+  if (!m) throw new Error(`root filesystem label is ${label}`);
+  return m[1]!;
+}
