@@ -1,12 +1,10 @@
 // ab-upgrade: the operator's command line. Every command exits non-zero on failure and prints
 // errors as sentences; --json gives machine-readable output where it makes sense.
 import { Command, Option } from 'commander';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { userInfo } from 'node:os';
 import { assessHost, presentPaths } from '../activities/inspect.js';
 import { closeAllHosts, SshHost, targetFromProfile } from '../activities/ssh.js';
 import { carryList } from '../lib/carry.js';
-import { formatPhase, formatStatus } from '../lib/format-status.js';
+import { formatStatus } from '../lib/format-status.js';
 import { renderPlan } from '../lib/plan.js';
 import { hostWorkflowId, ProfileError, type Profile } from '../lib/profile.js';
 import {
@@ -14,15 +12,13 @@ import {
   hostRecoveredSignal,
   isFinalState,
   rejectUpdate,
-  startOptions,
   statusQuery,
-  WorkflowTypes,
   type WorkflowStatus,
 } from '../lib/workflow-api.js';
+import { labCommand } from '../lab/command.js';
 import { loadProfile } from './profile-file.js';
+import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
 import { connectClient, hostStatus } from './temporal.js';
-
-const me = () => process.env.AB_UPGRADE_USER ?? userInfo().username;
 
 /** Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad input, 3 rolled back/rejected. */
 class CliError extends Error {
@@ -39,25 +35,6 @@ export async function planHost(profile: Profile): Promise<{ text: string; ok: bo
     return { text: renderPlan(profile, assessment, present), ok: assessment.ok, json: { ...assessment, carryPresent: [...present] } };
   } finally {
     h.close();
-  }
-}
-
-/** Prints timeline changes until the workflow ends or stops to wait for a human. */
-export async function follow(getStatus: () => Promise<WorkflowStatus>, print: (line: string) => void, untilFinal = true): Promise<WorkflowStatus> {
-  const seen = new Map<string, string>();
-  let lastWait = '';
-  for (;;) {
-    const s = await getStatus();
-    s.timeline.forEach((p, i) => {
-      const key = `${i}`;
-      const text = formatPhase(p);
-      if (seen.get(key) !== text && (p.endedAt || !seen.has(key))) print(text);
-      seen.set(key, text);
-    });
-    if (s.waitingFor && s.waitingFor !== lastWait) print(`waiting for: ${s.waitingFor}`);
-    lastWait = s.waitingFor ?? '';
-    if (isFinalState(s.state) || (!untilFinal && s.state.startsWith('awaiting'))) return s;
-    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -78,6 +55,8 @@ export function buildCli(): Command {
       await runWorker();
     });
 
+  program.addCommand(labCommand());
+
   program
     .command('plan <profile>')
     .description('inspect the host read-only and print exactly what an upgrade would do (writes nothing)')
@@ -97,17 +76,7 @@ export function buildCli(): Command {
     .action(async (file: string, o: { yes?: boolean; follow?: boolean; json?: boolean }) => {
       const profile = await loadProfile(file);
       const client = await connectClient();
-      let handle;
-      try {
-        handle = await client.workflow.start(WorkflowTypes.upgradeHost, {
-          ...startOptions(profile),
-          args: [{ profile, autoApprove: !!o.yes, requestedBy: me() }],
-        });
-      } catch (e) {
-        if (e instanceof WorkflowExecutionAlreadyStartedError)
-          throw new CliError(`an upgrade or rollback of ${profile.name} is already running (workflow ${hostWorkflowId(profile.name)}); see: ab-upgrade status ${profile.name}`);
-        throw e;
-      }
+      const handle = await startHostWorkflow(client, 'upgradeHost', profile, !!o.yes);
       console.log(`started ${hostWorkflowId(profile.name)} (run ${handle.firstExecutionRunId}); Web UI: http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}`);
       if (!o.follow) return;
       const s = await follow(() => handle.query(statusQuery), console.log, false);
@@ -177,14 +146,7 @@ export function buildCli(): Command {
     .action(async (file: string, o: { yes?: boolean; follow?: boolean }) => {
       const profile = await loadProfile(file);
       const client = await connectClient();
-      let handle;
-      try {
-        handle = await client.workflow.start(WorkflowTypes.rollbackHost, { ...startOptions(profile), args: [{ profile, autoApprove: !!o.yes, requestedBy: me() }] });
-      } catch (e) {
-        if (e instanceof WorkflowExecutionAlreadyStartedError)
-          throw new CliError(`an upgrade or rollback of ${profile.name} is already running; see: ab-upgrade status ${profile.name}`);
-        throw e;
-      }
+      const handle = await startHostWorkflow(client, 'rollbackHost', profile, !!o.yes);
       console.log(`started rollback ${handle.workflowId}`);
       if (o.follow) {
         const s = await follow(() => handle.query(statusQuery), console.log, false);
@@ -220,6 +182,9 @@ export async function main(argv = process.argv): Promise<void> {
     if (e instanceof ProfileError) {
       console.error(e.message);
       process.exitCode = 2;
+    } else if (e instanceof AlreadyRunningError) {
+      console.error(`ab-upgrade: ${e.message}`);
+      process.exitCode = 1;
     } else if (e instanceof CliError) {
       console.error(`ab-upgrade: ${e.message}`);
       process.exitCode = e.code;
