@@ -2,10 +2,11 @@
 // and get its stdout. Every profile-derived string reaches the host as a quoted argument.
 import type { Profile } from '../lib/profile.js';
 import type { SlotFacts } from '../lib/contract.js';
+import { OWN_MOUNTS } from '../lib/layout.js';
 import { SshHost, targetFromProfile, withHost, type ExecOptions } from './ssh.js';
 
 /** Where we mount other slots on the host. /run is a tmpfs: nothing of ours survives a reboot. */
-export const RUN_DIR = '/run/ab-upgrade';
+export const RUN_DIR = OWN_MOUNTS;
 export const SPARE_MNT = `${RUN_DIR}/spare`;
 export const OTHER_MNT = `${RUN_DIR}/other`;
 

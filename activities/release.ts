@@ -7,7 +7,7 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { HostFacts, InstallResult } from '../lib/contract.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
@@ -88,7 +88,11 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       await withHeartbeats(
         () => ({ phase: 'stream', sent, total: bytes }),
         h.script(`set -eu\n${UNPACK[r.format]}`, [SPARE_MNT], {
-          stdin: createReadStream(file, { highWaterMark: 1 << 20 }).on('data', (c) => (sent += c.length)),
+          // Count through a Transform: a 'data' listener on the file stream would start it
+          // flowing before the SSH channel pipes it, and those bytes would be lost.
+          stdin: createReadStream(file, { highWaterMark: 1 << 20 }).pipe(
+            new Transform({ transform: (c: Buffer, _e, done) => ((sent += c.length), done(null, c)) }),
+          ),
           timeoutMs: 3 * 3600_000,
           signal: cancellationSignal(),
         }),

@@ -2,7 +2,7 @@
 // the same shell, so a spare that became active or got mounted since inspect is never touched.
 import type { HostFacts } from '../lib/contract.js';
 import { slotLabel } from '../lib/blockdev.js';
-import { RUN_DIR, sh, unmount, SPARE_MNT } from './host-io.js';
+import { OTHER_MNT, RUN_DIR, sh, unmount, SPARE_MNT } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
 const FORMAT_SPARE = `
@@ -20,6 +20,7 @@ wipefs -q -a "$dev"
 export async function formatSpare(h: SshHost, facts: HostFacts): Promise<void> {
   // Leftovers of an earlier attempt (our own mounts under /run/ab-upgrade) are released first.
   await unmount(h, SPARE_MNT);
+  await unmount(h, OTHER_MNT);
   await sh(h, 'mkdir -p "$1"', [RUN_DIR]);
   // Keep the spare's filesystem UUID when it had one, so profiles naming slots by UUID stay true.
   await sh(h, FORMAT_SPARE, [facts.spare.device, slotLabel(facts.spare.name), 'ext4', facts.spare.uuid ?? ''], {

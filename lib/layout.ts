@@ -56,6 +56,9 @@ export function grubDefaultSetting(etcDefaultGrub: string): string | null {
   return value;
 }
 
+/** Where the activities mount slots on the host (a tmpfs: gone after a reboot). */
+export const OWN_MOUNTS = '/run/ab-upgrade';
+
 const UNSAFE_GRUBENV_TYPES = /^(lvm|raid\d*|md|crypt|dm|mpath)$/;
 const UNSAFE_GRUBENV_FS = /^(zfs|zfs_member|btrfs|xfs)$/;
 
@@ -66,7 +69,10 @@ export function assessLayout(profile: Profile, raw: RawHostFacts, now: string): 
   const warnings: string[] = [];
   const devices = parseLsblk(raw.lsblkJson);
   const mounts = parseFindmnt(raw.findmntJson);
-  const mountsOf = (d: LsblkDevice) => mounts.filter((m) => deviceForSource(m.source, devices)?.path === d.path).map((m) => m.target);
+  // Our own mounts of a slot (under /run/ab-upgrade, left by an interrupted attempt) do not count:
+  // the next phase that needs the slot releases or reuses them.
+  const mountsOf = (d: LsblkDevice) =>
+    mounts.filter((m) => !m.target.startsWith(`${OWN_MOUNTS}/`) && deviceForSource(m.source, devices)?.path === d.path).map((m) => m.target);
 
   const rootMount = mounts.find((m) => m.target === '/');
   const rootDev = rootMount ? deviceForSource(rootMount.source, devices) : null;

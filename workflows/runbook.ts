@@ -57,8 +57,11 @@ import {
 
 const nowIso = (): string => new Date().toISOString();
 
-/** Failure types never worth retrying (the activity said so), plus our own. */
-const NON_RETRYABLE: string[] = [...Object.values(FailureTypes), UPGRADE_FAILED];
+/**
+ * Failure types never worth retrying, plus our own. CommandFailed is not among them: a command
+ * can fail for a passing reason (mirror hiccup, dropped link); each phase's attempt bound decides.
+ */
+const NON_RETRYABLE: string[] = [...Object.values(FailureTypes).filter((t) => t !== FailureTypes.CommandFailed), UPGRADE_FAILED];
 
 /**
  * Activity options per concern. Retry intervals are fixed (they are not part of the profile);

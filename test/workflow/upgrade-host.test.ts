@@ -186,7 +186,7 @@ describe('upgradeHost', () => {
       expect(final.state).toBe('failed');
       expect(final.reason).toMatch(/^installRelease failed: debootstrap exited with code 1: E: Failed getting release file \[CommandFailed\]$/);
       expect(((err as WorkflowFailedError).cause as { type?: string }).type).toBe(UPGRADE_FAILED);
-      expect(fake.count('installRelease')).toBe(1); // CommandFailed is non-retryable
+      expect(fake.count('installRelease')).toBe(1); // the fake fails it non-retryably
       expect(fake.count('addBootEntry')).toBe(0);
       expect(fake.count('removeBootEntry')).toBe(0);
       expect((await status()).state).toBe('failed');
