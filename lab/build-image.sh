@@ -142,6 +142,7 @@ mount "${LOOP}p1" "$ROOT"
 log "unpacking base rootfs onto slot A"
 zstd -q -dc "$BASE_TAR" | tar --numeric-owner --xattrs --xattrs-include='*' --acls -C "$ROOT" -xf -
 
+grep -q '^LOAD_KEXEC=false' "$ROOT/etc/default/kexec" || die "bookworm image: LOAD_KEXEC=false not set"
 echo "$HOSTNAME_" >"$ROOT/etc/hostname"
 cat >"$ROOT/etc/hosts" <<EOF
 127.0.0.1	localhost
@@ -243,11 +244,13 @@ EOF
     --removable --no-nvram >"$WORK/grub-install.log" 2>&1 \
     || { cat "$WORK/grub-install.log" >&2; die "grub-install failed"; }
   [ -f "$ROOT/boot/efi/EFI/BOOT/BOOTX64.EFI" ] || die "grub-install wrote no EFI/BOOT/BOOTX64.EFI"
+  # mtools on the image file at the ESP's offset (on the block device it warns about geometry).
   export MTOOLS_SKIP_CHECK=1
-  mcopy -s -Q -i "${LOOP}p4" "$ROOT/boot/efi/EFI" ::/
+  ESP_IMG="$DISK@@$(($(partx -g -o START -n 4 "$DISK") * 512))"
+  mcopy -s -Q -i "$ESP_IMG" "$ROOT/boot/efi/EFI" ::/
   umount "$ROOT/boot/efi"
   fsck.vfat -n "${LOOP}p4" >/dev/null || die "fsck.vfat found problems on the ESP"
-  mdir -i "${LOOP}p4" ::/EFI/BOOT | grep -qi 'BOOTX64' || die "BOOTX64.EFI missing on the ESP"
+  mdir -i "$ESP_IMG" ::/EFI/BOOT | grep -qi 'BOOTX64' || die "BOOTX64.EFI missing on the ESP"
   GRUB_TARGET=x86_64-efi
 fi
 
@@ -326,5 +329,13 @@ mv "$DISK" "$WORK/id_ed25519" "$WORK/id_ed25519.pub" "$WORK/host_key.pub" "$WORK
 chmod 0444 "$OUT/disk.raw"
 echo "$(($(date +%s) - T0))" >"$OUT/build-seconds"
 touch "$OUT/.complete"
+# Older recipes' outputs of this layout and older base tarballs go (a VM still running on an
+# old disk.raw keeps its open file).
+for old in "$LAB_CACHE/$LAYOUT"-*; do
+  [ "$old" = "$OUT" ] || [ ! -f "$old/.complete" ] || rm -rf "$old" "$LAB_CACHE/.lock-$(basename "$old")"
+done
+for old in "$LAB_CACHE/rootfs/$SUITE"-*.tar.zst; do
+  [ "$old" = "$BASE_TAR" ] || rm -f "$old" "$old.lock"
+done
 log "built $OUT in $(cat "$OUT/build-seconds") s ($(du -h "$OUT/disk.raw" | cut -f1) allocated of ${DISK_MIB} MiB)"
 echo "$OUT"

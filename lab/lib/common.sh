@@ -134,10 +134,13 @@ EOF
   for p in $dlonly; do
     in_chroot "$dir" apt-get -q -y --download-only install "$p" >/dev/null
   done
-  if [ -f "$dir/etc/default/kexec" ]; then
+  # bookworm's kexec-tools turns every reboot into a kexec when LOAD_KEXEC=true (init script
+  # kexec-load); trixie's dropped the option and the script (kexec only when asked for).
+  if grep -q '^LOAD_KEXEC=' "$dir/etc/default/kexec" 2>/dev/null; then
     sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' "$dir/etc/default/kexec"
+  elif [ -e "$dir/etc/init.d/kexec-load" ]; then
+    die "kexec-tools has a kexec-load script but no LOAD_KEXEC setting"
   fi
-  grep -q '^LOAD_KEXEC=false' "$dir/etc/default/kexec" || die "LOAD_KEXEC=false not set"
   umount_tree "$dir"
   policy_rc_off "$dir"
 }
