@@ -60,7 +60,8 @@ async function installOnB(vm: VmHandle, tarball: string): Promise<number> {
   );
   const kernel = await sh(vm, `mount -o ro ${B.device} /mnt && basename $(readlink -f /mnt/vmlinuz) && umount /mnt`);
   const entry = `menuentry 'ab-lab slot B' --id ab-slot-b {\n  search --no-floppy --fs-uuid --set=root ${B.uuid}\n  linux /boot/${kernel} root=UUID=${B.uuid} ro ${lab.grub.cmdline}\n  initrd /boot/${kernel.replace('vmlinuz', 'initrd.img')}\n}\n`;
-  await sh(vm, `printf '#!/bin/sh\\nexec tail -n +3 $0\\n%s' "${entry.replace(/\n/g, '\\n')}" > /etc/grub.d/45_ab_lab && chmod 755 /etc/grub.d/45_ab_lab && update-grub 2>/dev/null && grub-reboot ab-slot-b`);
+  const script = Buffer.from(`#!/bin/sh\nexec tail -n +3 $0\n${entry}`).toString('base64');
+  await sh(vm, `echo ${script} | base64 -d > /etc/grub.d/45_ab_lab && chmod 755 /etc/grub.d/45_ab_lab && update-grub 2>&1 && grub-reboot ab-slot-b`);
   return secs;
 }
 
