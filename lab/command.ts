@@ -8,67 +8,49 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import { closeAllHosts } from '../activities/ssh.js';
-import { formatStatus } from '../lib/format-status.js';
-import type { Profile } from '../lib/profile.js';
-import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { startUpgradeAndFollow } from '../client/follow.js';
-import { bootLab, ensureImage, ensureRelease, labProfile } from './session.js';
-import type { Layout, VmHandle } from './vm.js';
+import { formatStatus } from '../lib/format-status.js';
+import { TASK_QUEUE } from '../lib/workflow-api.js';
+import { startLab } from './session.js';
+import type { Layout } from './vm.js';
 
 const stateDir = () => process.env.AB_UPGRADE_STATE ?? join(homedir(), '.local', 'state', 'ab-upgrade');
 
-async function ensureTemporal(): Promise<string> {
+/** Starts (or finds) the Temporal dev server through temporal-dev.sh; returns its address. */
+export async function ensureTemporal(): Promise<string> {
   const script = new URL('../temporal-dev.sh', import.meta.url).pathname;
   await promisify(execFile)('bash', [script, 'start'], { timeout: 20 * 60_000 });
-  return process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${process.env.TEMPORAL_PORT ?? 7233}`;
+  const address = process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${process.env.TEMPORAL_PORT ?? 7233}`;
+  process.env.TEMPORAL_ADDRESS = address;
+  return address;
 }
 
 /** Brings up everything; returns the profile (also written as YAML) and a teardown. */
 async function labUp(layout: Layout, o: { kexec?: boolean; debootstrap?: boolean }) {
   console.log(`lab: building or reusing the ${layout} image and the Debian 13 release (cached)...`);
-  const [image, release] = [await ensureImage(layout), await ensureRelease()];
   const address = await ensureTemporal();
-  process.env.TEMPORAL_ADDRESS = address;
-  // Loaded here so plain CLI commands do not pay for the worker's native runtime.
-  const [{ NativeConnection }, { createActivities }, { createWorker }] = await Promise.all([
-    import('@temporalio/worker'),
-    import('../activities/index.js'),
-    import('../worker/worker.js'),
-  ]);
-  const connection = await NativeConnection.connect({ address });
-  const worker = await createWorker({ connection, taskQueue: TASK_QUEUE, activities: createActivities() });
-  const workerRun = worker.run();
-  console.log(`lab: Temporal at ${address} (Web UI http://127.0.0.1:8233), worker on task queue ${TASK_QUEUE}`);
   const dir = join(stateDir(), 'lab');
   mkdirSync(dir, { recursive: true });
-  console.log('lab: booting the Debian 12 VM (QEMU)...');
-  const vm: VmHandle = await bootLab(image, `lab-${layout}`, dir);
-  const profile: Profile = labProfile(image, vm, release.good, {
-    name: `lab-${layout}`,
+  const name = `lab-${layout}`;
+  const lab = await startLab({ layout, name, workDir: dir, address, taskQueue: TASK_QUEUE });
+  console.log(`lab: Temporal at ${address} (Web UI http://127.0.0.1:8233), worker on task queue ${TASK_QUEUE}`);
+  const profile = lab.profile({
     ...(o.kexec ? { reboot: 'kexec' as const } : {}),
     ...(o.debootstrap ? { release: { source: 'debootstrap' as const, suite: 'trixie' } } : {}),
   });
-  const profilePath = join(dir, `lab-${layout}.yaml`);
+  const profilePath = join(dir, `${name}.yaml`);
   writeFileSync(profilePath, `# written by ab-upgrade lab; durations in ms\n${stringify(profile)}`);
-  console.log(`lab: VM up, SSH on 127.0.0.1:${vm.sshPort}; profile ${profilePath}`);
-  const down = async () => {
-    worker.shutdown();
-    await workerRun.catch(() => undefined);
-    closeAllHosts();
-    await vm.stop();
-    await connection.close();
-  };
-  return { profile, profilePath, vm, down };
+  console.log(`lab: Debian 12 VM up, SSH on 127.0.0.1:${lab.vm.sshPort}; profile ${profilePath}`);
+  return { profile, profilePath, down: () => lab.down() };
 }
 
 export function labCommand(): Command {
   const lab = new Command('lab').description('a real Debian 12 VM (QEMU) to upgrade to Debian 13 on this machine');
-  const layout = new Option('--layout <layout>', 'boot layout').choices(['bios', 'uefi']).default('bios');
+  const layout = () => new Option('--layout <layout>', 'boot layout').choices(['bios', 'uefi']).default('bios');
   lab
     .command('upgrade')
     .description('build what is missing, boot the VM, upgrade it 12 → 13 and print the timeline and downtime')
-    .addOption(layout)
+    .addOption(layout())
     .option('--kexec', 'trial boot with kexec instead of a firmware reboot')
     .option('--debootstrap', 'install the release with debootstrap on the VM instead of streaming the image')
     .option('--keep', 'leave the VM running afterwards (until Ctrl-C)')
@@ -86,7 +68,7 @@ export function labCommand(): Command {
   lab
     .command('up')
     .description('boot the VM with a worker and leave it up: drive it with ab-upgrade plan/upgrade/approve/status using the printed profile')
-    .addOption(layout)
+    .addOption(layout())
     .action(async (o: { layout: Layout }) => {
       const up = await labUp(o.layout, {});
       try {

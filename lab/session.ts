@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { parseProfile, type Profile, type ProfileInput } from '../lib/profile.js';
 import { startVm, type Layout, type VmHandle } from './vm.js';
 
@@ -91,4 +92,73 @@ export function labProfile(image: LabImage, vm: VmHandle, release: { path: strin
     kernelArgs: 'console=ttyS0,115200 net.ifnames=0',
     ...overrides,
   });
+}
+
+export interface LabOptions {
+  layout: Layout;
+  /** VM name (also the profile's host name). */
+  name: string;
+  /** Where the VM's overlay, sockets and serial log go. */
+  workDir: string;
+  /** Temporal frontend address and the task queue the in-process worker polls. */
+  address: string;
+  taskQueue: string;
+  /** A prebuilt workflow bundle (tests bundle once per file); else the worker bundles. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+export interface Lab {
+  image: LabImage;
+  release: LabRelease;
+  vm: VmHandle;
+  worker: Worker;
+  /** The lab host's profile with the good release, plus overrides. */
+  profile(overrides?: Partial<ProfileInput>, release?: { path: string; sha256: string }): Profile;
+  down(): Promise<void>;
+}
+
+/** Images (built or reused), a booted VM and an in-process worker with the real SSH activities. */
+export async function startLab(o: LabOptions): Promise<Lab> {
+  const image = await ensureImage(o.layout);
+  const release = await ensureRelease();
+  // Loaded here so plain CLI commands do not pay for the worker's native runtime.
+  const [{ NativeConnection }, { createActivities }, { createWorker }, { closeAllHosts }] = await Promise.all([
+    import('@temporalio/worker'),
+    import('../activities/index.js'),
+    import('../worker/worker.js'),
+    import('../activities/ssh.js'),
+  ]);
+  const connection = await NativeConnection.connect({ address: o.address });
+  const worker = await createWorker({
+    connection,
+    taskQueue: o.taskQueue,
+    activities: createActivities(),
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
+    options: { shutdownGraceTime: '5s', ...o.workerOptions },
+  });
+  const workerRun = worker.run();
+  let vm: VmHandle;
+  try {
+    vm = await bootLab(image, o.name, o.workDir);
+  } catch (e) {
+    worker.shutdown();
+    await workerRun.catch(() => undefined);
+    await connection.close();
+    throw e;
+  }
+  return {
+    image,
+    release,
+    vm,
+    worker,
+    profile: (overrides = {}, rel = release.good) => labProfile(image, vm, rel, { name: o.name, ...overrides }),
+    async down() {
+      worker.shutdown();
+      await workerRun.catch(() => undefined);
+      closeAllHosts();
+      await vm.stop();
+      await connection.close();
+    },
+  };
 }

@@ -5,7 +5,6 @@
 //  6. kexec: the new slot comes up without firmware (QEMU never restarted), GRUB's default still
 //     on A; a reset before commit lands on A and the runbook rolls back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labProfile } from '../../lab/session.js';
 import { finalStatus, hostSlot, onVm, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
 
 describe('BIOS lab host: failed upgrades return to slot A', () => {
@@ -28,7 +27,7 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
 
   it('health checks fail on the new slot: rolled back over SSH', async () => {
     const restarts = lab.vm.restarts;
-    const profile = labProfile(lab.image, lab.vm, lab.release.good, {
+    const profile = lab.profile({
       health: { commands: [{ name: 'still bookworm', run: 'grep -q bookworm /etc/os-release', timeout: '10s' }], units: [], tcpPorts: [] },
       timings: { approvalTimeout: '30m', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: '20s' },
     });
@@ -44,9 +43,9 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
   });
 
   it('the new slot never comes back: comeback deadline, QMP reset, back on slot A', async () => {
-    const profile = labProfile(lab.image, lab.vm, lab.release.broken, {
+    const profile = lab.profile({
       timings: { approvalTimeout: '30m', comebackDeadline: '150s', pollInterval: '2s', healthTimeout: '2m' },
-    });
+    }, lab.release.broken);
     const s = await finalStatus(await start(lab, 'upgradeHost', { profile, autoApprove: true }));
     expect(s.state).toBe('rolled-back');
     expect(s.reason).toMatch(/did not come back/);
@@ -57,7 +56,7 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
   it('kexec: comes up on B without firmware, GRUB default untouched; a reset before commit lands on A', async () => {
     const restarts = lab.vm.restarts;
     const defaultBefore = (await onVm(lab.vm, 'grub-editenv list')).trim();
-    const profile = labProfile(lab.image, lab.vm, lab.release.good, {
+    const profile = lab.profile({
       reboot: 'kexec',
       // Holds the upgrade in its health phase until the test has looked (and then reset it).
       health: { commands: [{ name: 'on slot b and released', run: 'grep -q ab.slot=b /proc/cmdline && test -f /srv/data/ab-go', timeout: '10s' }], units: [], tcpPorts: [] },

@@ -7,7 +7,6 @@
 // A plain reboot after every transition proves GRUB's ownership moved correctly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveUpdate } from '../../lib/workflow-api.js';
-import { labProfile } from '../../lab/session.js';
 import { finalStatus, hostSlot, onVm, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
 
 const CARRIED = '/etc/ab-e2e.conf';
@@ -26,7 +25,7 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
   });
 
   const profile = (overrides = {}) =>
-    labProfile(lab.image, lab.vm, lab.release.good, {
+    lab.profile({
       carry: { defaults: true, files: [CARRIED, DEMO_UNIT], exclude: [] },
       health: { units: ['ssh.service', 'ab-demo.service'], tcpPorts: [22] },
       ...overrides,

@@ -1,7 +1,6 @@
 // UEFI (OVMF, GPT, ESP with GRUB on the removable path): upgrade 12 → 13, then a later
 // rollbackHost back to slot A (Debian 12) with the data partition intact (scenarios 2 and 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labProfile } from '../../lab/session.js';
 import { finalStatus, hostSlot, onVm, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
 
 describe('UEFI lab host: upgrade and later rollback', () => {
@@ -18,7 +17,7 @@ describe('UEFI lab host: upgrade and later rollback', () => {
     expect((await onVm(vm, '[ -d /sys/firmware/efi ] && echo uefi')).trim()).toBe('uefi');
     await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1 > /root/payload.sum');
     const hostKey = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
-    const s = await finalStatus(await start(lab, 'upgradeHost', { profile: labProfile(lab.image, vm, lab.release.good), autoApprove: true }));
+    const s = await finalStatus(await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true }));
     expect(s.state, s.reason).toBe('committed');
     expect(await hostSlot(vm)).toBe('b');
     expect(await onVm(vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
@@ -35,7 +34,7 @@ describe('UEFI lab host: upgrade and later rollback', () => {
   it('a later rollbackHost returns to slot A (Debian 12) with the data intact', async () => {
     const vm = lab.vm;
     const sum = (await onVm(vm, 'cat /root/payload.sum')).trim();
-    const s = await finalStatus(await start(lab, 'rollbackHost', { profile: labProfile(lab.image, vm, lab.release.good), autoApprove: true }));
+    const s = await finalStatus(await start(lab, 'rollbackHost', { profile: lab.profile(), autoApprove: true }));
     expect(s.state, s.reason).toBe('committed');
     expect(await hostSlot(vm)).toBe('a');
     expect(await onVm(vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^12/);

@@ -1,55 +1,39 @@
 // End-to-end harness: a real lab VM (QEMU), the run's Temporal dev server, and an in-process
-// worker running the real SSH activities. Assertions go to the host through the OpenSSH client
-// (vm.ssh), independent of our own SSH layer.
+// worker running the real SSH activities (lab/session.ts, shared with `ab-upgrade lab` and the
+// benchmark). Assertions go to the host through the OpenSSH client (vm.ssh), independent of our
+// own SSH layer.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from '@temporalio/worker';
-import { createActivities } from '../../activities/index.js';
-import { closeAllHosts } from '../../activities/ssh.js';
-import { startOptions, statusQuery, finalStatusFrom, WorkflowTypes, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
-import { bootLab, ensureImage, ensureRelease, type LabImage, type LabRelease } from '../../lab/session.js';
+import { finalStatusFrom, startOptions, statusQuery, WorkflowTypes, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
+import { startLab, type Lab } from '../../lab/session.js';
 import type { Layout, VmHandle } from '../../lab/vm.js';
-import { createWorker } from '../../worker/worker.js';
 import { eventually, setupWorkflowEnv, uniqueName, type WorkflowEnv } from './workflow-env.js';
 
-export interface LabEnv {
+export interface LabEnv extends Lab {
   env: WorkflowEnv;
-  image: LabImage;
-  release: LabRelease;
-  vm: VmHandle;
   taskQueue: string;
-  worker: Worker;
-  workerRun: Promise<void>;
   close(): Promise<void>;
 }
 
 export async function setupLab(layout: Layout, name = uniqueName(`e2e-${layout}`)): Promise<LabEnv> {
-  const [image, release] = [await ensureImage(layout), await ensureRelease()];
   const env = await setupWorkflowEnv();
-  const vm = await bootLab(image, name, mkdtempSync(join(tmpdir(), 'ab-e2e-')));
   const taskQueue = `e2e-${name}`;
-  const worker = await createWorker({
-    connection: env.connection,
+  const lab = await startLab({
+    layout,
+    name,
+    workDir: mkdtempSync(join(tmpdir(), 'ab-e2e-')),
+    address: env.address,
     taskQueue,
-    activities: createActivities(),
     workflowBundle: env.bundle,
-    options: { shutdownGraceTime: '5s', maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' },
+    workerOptions: { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' },
   });
-  const workerRun = worker.run();
   return {
+    ...lab,
     env,
-    image,
-    release,
-    vm,
     taskQueue,
-    worker,
-    workerRun,
     async close() {
-      worker.shutdown();
-      await workerRun.catch(() => undefined);
-      closeAllHosts();
-      await vm.stop();
+      await lab.down();
       await env.close();
     },
   };
@@ -85,7 +69,7 @@ export async function onVm(vm: VmHandle, command: string, timeoutMs = 60_000): P
   return r.stdout;
 }
 
-/** Slot letter the host runs, from its own fs label of / (prepareSpare labels slots ab-slot-x). */
+/** Slot letter the host runs, from the label of / (prepareSpare labels slots ab-slot-x). */
 export async function hostSlot(vm: VmHandle): Promise<string> {
   const label = (await onVm(vm, 'findmnt -n -o LABEL /')).trim();
   const m = /^ab-slot-([ab])$/.exec(label);
