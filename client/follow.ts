@@ -3,16 +3,19 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { userInfo } from 'node:os';
 import { formatPhase } from '../lib/format-status.js';
 import { hostWorkflowId, type Profile } from '../lib/profile.js';
-import { isFinalState, startOptions, statusQuery, WorkflowTypes, type WorkflowStatus } from '../lib/workflow-api.js';
+import { isFinalState, startOptions, statusQuery, TASK_QUEUE, WorkflowTypes, type WorkflowStatus } from '../lib/workflow-api.js';
 import { connectClient, hostStatus } from './temporal.js';
 
 export const me = () => process.env.AB_UPGRADE_USER ?? userInfo().username;
 
 export class AlreadyRunningError extends Error {}
 
+/** Same variable as the worker's (worker/main.ts), so a non-default queue is set in one place. */
+export const taskQueue = () => process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
+
 export async function startHostWorkflow(client: Client, type: keyof typeof WorkflowTypes, profile: Profile, autoApprove: boolean) {
   try {
-    return await client.workflow.start(WorkflowTypes[type], { ...startOptions(profile), args: [{ profile, autoApprove, requestedBy: me() }] });
+    return await client.workflow.start(WorkflowTypes[type], { ...startOptions(profile, taskQueue()), args: [{ profile, autoApprove, requestedBy: me() }] });
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError)
       throw new AlreadyRunningError(

@@ -1,0 +1,158 @@
+// Downtime benchmark on the lab VM, all in one run so the ratios compare like with like:
+//   1. the upgrade 12 → 13 with a firmware reboot (A → B): our downtime, reboot issued → healthy;
+//   2. plain reboots of the new slot, nothing of ours involved (issue the reboot, poll SSH with
+//      the same probe and interval until a new boot_id answers): the baseline, median of N;
+//   3. the image install alone: raw SSH transfer, local unpack on the host, and our stream;
+//   4. the upgrade with kexec (B → A).
+// Prints a table and writes bench/results/downtime.json.
+//   npm run bench:downtime [-- --reboots 3 --layout bios]
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createReadStream } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { probeOnce } from '../activities/health.js';
+import { SshHost, targetFromProfile } from '../activities/ssh.js';
+import { startHostWorkflow, follow } from '../client/follow.js';
+import { hostStatus } from '../client/temporal.js';
+import type { Profile } from '../lib/profile.js';
+import { statusQuery, type WorkflowStatus } from '../lib/workflow-api.js';
+import { ensureTemporal } from '../lab/command.js';
+import { startLab } from '../lab/session.js';
+import type { Layout } from '../lab/vm.js';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : fallback;
+};
+const REBOOTS = Number(arg('reboots', '3'));
+const LAYOUT = arg('layout', 'bios') as Layout;
+const POLL_MS = 1000;
+const round = (x: number) => Math.round(x * 100) / 100;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function upgrade(client: Client, profile: Profile): Promise<WorkflowStatus> {
+  const handle = await startHostWorkflow(client, 'upgradeHost', profile, true);
+  await follow(() => handle.query(statusQuery), (l) => console.error(l));
+  const s = (await hostStatus(client, profile.name))!;
+  if (s.state !== 'committed' || !s.downtime) throw new Error(`upgrade ended ${s.state}: ${s.reason ?? ''}`);
+  return s;
+}
+
+/** A reboot with nothing of ours in the loop: same probe, same interval as the runbook. */
+async function plainReboot(profile: Profile): Promise<number> {
+  const before = await probeOnce(profile);
+  if (!before.bootId) throw new Error(`host not answering before the reboot: ${before.detail}`);
+  const h = await SshHost.connect(targetFromProfile(profile));
+  const t0 = Date.now();
+  await h.exec(['systemd-run', '--on-active=1', '--timer-property=AccuracySec=100ms', 'systemctl', 'reboot']);
+  h.close();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    const p = await probeOnce(profile, 5_000);
+    if (p.reachable && p.bootId && p.bootId !== before.bootId) return (Date.now() - t0) / 1000 - 1; // minus the 1 s timer
+    if (Date.now() - t0 > 10 * 60_000) throw new Error('plain reboot: host did not come back within 10 min');
+  }
+}
+
+/** The same image bytes three ways, into the spare slot (it is reformatted by the next upgrade). */
+async function streamFigures(profile: Profile, image: string, spareDevice: string) {
+  const h = await SshHost.connect(targetFromProfile(profile));
+  const mnt = '/run/ab-bench';
+  const unpack = 'zstd -dc -T0 | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1/root"';
+  try {
+    await h.script('set -eu; umount "$2" 2>/dev/null || true; mkfs.ext4 -q -F "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
+    const timed = async (f: () => Promise<unknown>) => {
+      const t = Date.now();
+      await f();
+      return (Date.now() - t) / 1000;
+    };
+    const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+    const streamS = await timed(() => h.script(`set -eu; ${unpack}`, [mnt], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+    await h.script('set -eu; rm -rf "$1/root"; mkdir "$1/root"; sync', [mnt], { timeoutMs: 600_000 });
+    await h.upload(`${mnt}/image.tar.zst`, createReadStream(image));
+    await h.script('sync; echo 3 > /proc/sys/vm/drop_caches', []);
+    const localUnpackS = await timed(() => h.script(`set -eu; ${unpack} < "$1/image.tar.zst"`, [mnt], { timeoutMs: 600_000 }));
+    await h.script('set -eu; cd /; umount "$1"', [mnt]);
+    return { rawSshS: round(rawSshS), streamS: round(streamS), localUnpackS: round(localUnpackS) };
+  } finally {
+    h.close();
+  }
+}
+
+async function main() {
+  const address = await ensureTemporal();
+  const client = new Client({ connection: await Connection.connect({ address }) });
+  // This run's own task queue (startHostWorkflow reads the same variable as the worker).
+  const taskQueue = `bench-${Date.now()}`;
+  process.env.AB_UPGRADE_TASK_QUEUE = taskQueue;
+  const lab = await startLab({ layout: LAYOUT, name: `bench-${LAYOUT}`, workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), address, taskQueue });
+  try {
+    const base = { timings: { approvalTimeout: '1h', comebackDeadline: '5m', pollInterval: `${POLL_MS}ms`, healthTimeout: '2m' } };
+    console.error('bench: 1/4 upgrade with a firmware reboot');
+    const up = await upgrade(client, lab.profile(base));
+    console.error(`bench: 2/4 ${REBOOTS} plain reboots of the new slot`);
+    const reboots: number[] = [];
+    for (let i = 0; i < REBOOTS; i++) reboots.push(await plainReboot(lab.profile(base)));
+    console.error('bench: 3/4 image stream vs raw SSH vs local unpack');
+    const stream = await streamFigures(lab.profile(base), lab.release.good.path, up.facts!.active.device);
+    console.error('bench: 4/4 upgrade with kexec');
+    const kx = await upgrade(client, lab.profile({ ...base, reboot: 'kexec' }));
+
+    const d = up.downtime!;
+    const plainRebootS = round(median(reboots));
+    const upgradeDowntimeS = round(d.downtimeMs / 1000);
+    const kexecDowntimeS = round(kx.downtime!.downtimeMs / 1000);
+    const result = {
+      upgradeDowntimeS,
+      plainRebootS,
+      ratio: round(upgradeDowntimeS / plainRebootS),
+      kexecDowntimeS,
+      kexecRatio: round(kexecDowntimeS / plainRebootS),
+      ...stream,
+      streamRatio: round(stream.streamS / Math.max(stream.rawSshS, stream.localUnpackS)),
+      plainRebootsS: reboots.map(round),
+      firstAnswerS: round((d.answeredAt - d.issuedAt) / 1000),
+      healthChecksS: round((d.healthyAt - d.answeredAt) / 1000),
+      hostSideToSshdS: d.hostSide?.toSshdS ?? null,
+      hostSideToServicesS: d.hostSide?.toServicesS ?? null,
+      // Our detection lag: first answer (controller clock) minus sshd active (host clock), both
+      // measured from the reboot on their own clocks.
+      probeLagS: d.hostSide?.toSshdS != null ? round((d.answeredAt - d.issuedAt) / 1000 - d.hostSide.toSshdS) : null,
+      kexecHostSideToSshdS: kx.downtime!.hostSide?.toSshdS ?? null,
+      imageBytes: up.install?.bytes ?? null,
+      layout: LAYOUT,
+      accel: 'tcg',
+      machine: `${hostname()}: ${cpus().length}x ${cpus()[0]?.model ?? '?'}`,
+      date: new Date().toISOString(),
+    };
+    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'downtime.json');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const rows: [string, string, string][] = [
+      ['upgrade downtime (firmware), issued → healthy', `${upgradeDowntimeS} s`, `ratio ${result.ratio} (goal ≤ 1.05)`],
+      [`plain reboot, median of ${REBOOTS}`, `${plainRebootS} s`, reboots.map((r) => round(r)).join(' / ')],
+      ['upgrade downtime (kexec)', `${kexecDowntimeS} s`, `ratio ${result.kexecRatio} (goal well under 1)`],
+      ['  first answer after the reboot', `${result.firstAnswerS} s`, `probe lag vs host's sshd ${result.probeLagS ?? '?'} s`],
+      ['  health checks', `${result.healthChecksS} s`, ''],
+      ['  host-side: shutdown → sshd / services', `${result.hostSideToSshdS ?? '?'} / ${result.hostSideToServicesS ?? '?'} s`, ''],
+      ['image stream + unpack', `${stream.streamS} s`, `ratio ${result.streamRatio} (goal ≤ 1.1)`],
+      ['  raw ssh cat > /dev/null', `${stream.rawSshS} s`, ''],
+      ['  local unpack on the host', `${stream.localUnpackS} s`, ''],
+    ];
+    for (const [a, b, c] of rows) console.log(`${a.padEnd(48)} ${b.padStart(10)}  ${c}`);
+    console.log(`wrote ${out}`);
+  } finally {
+    await lab.down();
+    await client.connection.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});
