@@ -6,7 +6,7 @@
 #
 # Output: ${XDG_CACHE_HOME:-~/.cache}/ab-upgrade/lab/release-trixie-<recipe hash>/
 #   trixie.tar.zst (+ .sha256)          bootable release
-#   trixie-broken.tar.zst (+ .sha256)   same, but every boot of it panics in the initramfs
+#   trixie-broken.tar.zst (+ .sha256)   same, but every boot of it hangs in the initramfs
 #   release.json                        versions, sizes, sha256s
 #   .complete                           written last
 # The tarballs are made with `tar --numeric-owner --xattrs --xattrs-include='*' --acls` of the
@@ -21,11 +21,12 @@
 # /etc/machine-id, no apt lists or cached .debs: the runbook carries the host's identity.
 #
 # The broken variant: an initramfs-tools hook (init-top script, scripts/init-top/ab-lab-broken)
-# that writes 'c' to /proc/sysrq-trigger, i.e. a kernel panic before the root filesystem is
-# mounted, on every boot. The initrd in the image is rebuilt with it, and the hook stays in
-# /etc/initramfs-tools, so an update-initramfs run on the new slot keeps it broken. With
-# panic=10 on the kernel command line the machine reboots after 10 s, and GRUB falls back to
-# its saved default (the old slot) because grub-reboot's next_entry is consumed at boot.
+# that loops forever before the root filesystem is mounted, on every boot, like a kernel that
+# waits for a root device it cannot find. The initrd in the image is rebuilt with it, and the
+# hook stays in /etc/initramfs-tools, so an update-initramfs run on the new slot keeps it
+# broken. No panic, so panic=10 does not reboot it: only the runbook's comeback deadline and a
+# power reset bring the machine back, and GRUB then boots its saved default (the old slot),
+# because grub-reboot's next_entry was consumed when GRUB started the broken entry.
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -98,21 +99,19 @@ tar_rootfs "$ROOT" "$WORK/$SUITE.tar.zst" 10
 (cd "$WORK" && sha256sum "$SUITE.tar.zst" >"$SUITE.tar.zst.sha256")
 
 # ---- the broken variant ----------------------------------------------------------------------
-log "broken variant: initramfs panics before mounting root"
+log "broken variant: initramfs hangs before mounting root"
 install -d "$ROOT/etc/initramfs-tools/scripts/init-top"
 cat >"$ROOT/etc/initramfs-tools/scripts/init-top/ab-lab-broken" <<'EOF'
 #!/bin/sh
-# ab-upgrade lab: a deliberately broken release. Panic the kernel before the root filesystem
-# is mounted, on every boot (panic=N on the command line then reboots the machine).
+# ab-upgrade lab: a deliberately broken release. Hang before the root filesystem is mounted,
+# on every boot, like a kernel waiting forever for a root device it cannot find. No panic, so
+# panic=N does not help: only the runbook's comeback deadline and a power reset do.
 PREREQ=""
 prereqs() { echo "$PREREQ"; }
 case "$1" in prereqs) prereqs; exit 0 ;; esac
-echo "ab-lab-broken: this release is deliberately broken; panicking" >/dev/kmsg 2>/dev/null || true
-echo "ab-lab-broken: this release is deliberately broken; panicking"
-sleep 1
-echo c >/proc/sysrq-trigger
-# Not reached; if sysrq were unavailable, never mount root either.
-exec sleep 2147483647
+echo "ab-lab-broken: this release is deliberately broken; hanging before root is mounted" >/dev/kmsg 2>/dev/null || true
+echo "ab-lab-broken: this release is deliberately broken; hanging before root is mounted"
+while :; do sleep 3600; done
 EOF
 chmod 755 "$ROOT/etc/initramfs-tools/scripts/init-top/ab-lab-broken"
 chroot_mount "$ROOT"
@@ -139,7 +138,7 @@ const j = {
   images: {
     good: { file: `${e.SUITE}.tar.zst`, sha256: e.GOOD_SHA, bytes: Number(e.GOOD_BYTES) },
     broken: { file: `${e.SUITE}-broken.tar.zst`, sha256: e.BROKEN_SHA, bytes: Number(e.BROKEN_BYTES),
-      how: "initramfs init-top script ab-lab-broken writes c to /proc/sysrq-trigger: kernel panic before root is mounted, every boot; panic=N reboots" },
+      how: "initramfs init-top script ab-lab-broken loops forever before root is mounted, every boot: only a power reset gets the machine back" },
   },
 };
 process.stdout.write(JSON.stringify(j, null, 2) + "\n");
