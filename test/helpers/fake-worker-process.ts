@@ -1,0 +1,288 @@
+// A fake-host worker that can live in its own process and be killed with SIGKILL.
+//
+// The in-memory FakeHost (./fake-host.ts) dies with its process, so this wraps it in a
+// PersistentFakeHost that mirrors its state (slot, GRUB default/next, boot id, boot entry, the
+// call log, install resume points) into a JSON file after every change, atomically (write + rename,
+// so a SIGKILL never leaves half a file). A worker started later — in another process or in the
+// test process — restores the host from that file and carries on with the same simulated machine.
+// Each logged call also records which worker made it and the activity attempt, so a test can
+// check from the file alone that every side effect happened exactly once.
+//
+// Limitation: the host must be up (or hung) when a worker dies. A reboot in flight lives in a
+// FakeHost timer that is not persisted; restoring such a state is refused.
+//
+// As a script (the child-process worker):
+//   node bin/run-ts.js test/helpers/fake-worker-process.ts
+//   env: FAKE_WORKER_ADDRESS      Temporal frontend (host:port)
+//        FAKE_WORKER_TASK_QUEUE   task queue
+//        FAKE_WORKER_STATE        the JSON state file (created if missing)
+//        FAKE_WORKER_IDENTITY     worker identity (also written into the call log)
+//        FAKE_WORKER_SCRIPT       FakeHostScript as JSON (optional)
+//        FAKE_WORKER_BUNDLE       path of a prebuilt workflow bundle (optional; else bundles workflows/)
+// Prints "READY" on stdout once the worker is created, then runs until killed (SIGINT/SIGTERM:
+// graceful shutdown).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import { DefaultLogger, NativeConnection, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
+import type { BootEntry, HostActivities, SlotName } from '../../lib/contract.js';
+import { createWorker } from '../../worker/worker.js';
+import { FakeHost, type FakeHostScript } from './fake-host.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SELF = fileURLToPath(import.meta.url);
+
+export interface PersistedCall {
+  name: keyof HostActivities;
+  args: unknown[];
+  at: number;
+  /** Identity of the worker that ran this call. */
+  by: string;
+  /** The activity attempt (1 = first). */
+  attempt: number;
+}
+
+export interface PersistedHost {
+  running: SlotName;
+  defaultSlot: SlotName;
+  nextOnce: SlotName | null;
+  up: boolean;
+  hung: boolean;
+  bootId: string;
+  bootSeq: number;
+  entry: BootEntry | null;
+  installResumedFrom: number[];
+  calls: PersistedCall[];
+}
+
+/** Reads a state file written by PersistentFakeHost. */
+export function readPersistedHost(file: string): PersistedHost {
+  return JSON.parse(readFileSync(file, 'utf8')) as PersistedHost;
+}
+
+/** A FakeHost whose state survives its process, in a JSON file. */
+export class PersistentFakeHost {
+  readonly fake: FakeHost;
+  private readonly meta: { by: string; attempt: number }[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private last = '';
+
+  constructor(
+    readonly stateFile: string,
+    readonly identity: string,
+    script: FakeHostScript = {},
+  ) {
+    this.fake = new FakeHost(script);
+    if (existsSync(stateFile)) this.restore(readPersistedHost(stateFile));
+    this.save();
+    // Reboots finish in FakeHost timers, outside any call: pick those changes up too.
+    this.timer = setInterval(() => this.save(), 25);
+    this.timer.unref();
+  }
+
+  private restore(s: PersistedHost): void {
+    if (!s.up && !s.hung) {
+      throw new Error(`${this.stateFile}: the host was rebooting when its worker died; a pending boot cannot be restored`);
+    }
+    const f = this.fake;
+    f.running = s.running;
+    f.defaultSlot = s.defaultSlot;
+    f.nextOnce = s.nextOnce;
+    f.up = s.up;
+    f.hung = s.hung;
+    f.bootId = s.bootId;
+    f.entry = s.entry ?? undefined;
+    // FakeHost numbers boots with a private counter; continue it so boot ids stay unique.
+    if (!('bootSeq' in f)) throw new Error('FakeHost no longer has a bootSeq counter: update PersistentFakeHost.restore');
+    Object.assign(f, { bootSeq: s.bootSeq });
+    f.installResumedFrom.push(...s.installResumedFrom);
+    for (const c of s.calls) {
+      f.calls.push({ name: c.name, args: c.args, at: c.at });
+      this.meta.push({ by: c.by, attempt: c.attempt });
+    }
+  }
+
+  snapshot(): PersistedHost {
+    const f = this.fake;
+    return {
+      running: f.running,
+      defaultSlot: f.defaultSlot,
+      nextOnce: f.nextOnce,
+      up: f.up,
+      hung: f.hung,
+      bootId: f.bootId,
+      bootSeq: Number((f as unknown as { bootSeq: number }).bootSeq),
+      entry: f.entry ?? null,
+      installResumedFrom: [...f.installResumedFrom],
+      calls: f.calls.map((c, i) => ({ ...c, by: this.meta[i]?.by ?? '?', attempt: this.meta[i]?.attempt ?? 0 })),
+    };
+  }
+
+  /** Writes the state if it changed (atomically: temp file + rename). */
+  save(): void {
+    const text = JSON.stringify(this.snapshot(), null, 1);
+    if (text === this.last) return;
+    const tmp = `${this.stateFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.stateFile);
+    this.last = text;
+  }
+
+  /** FakeHost's activities; each call is logged with worker and attempt and persisted before it acts. */
+  activities(): HostActivities {
+    const inner = this.fake.activities() as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const wrapped: Record<string, (...a: unknown[]) => Promise<unknown>> = {};
+    for (const [name, fn] of Object.entries(inner)) {
+      wrapped[name] = async (...args: unknown[]) => {
+        const attempt = Context.current().info.attempt;
+        const before = this.fake.calls.length;
+        const result = fn(...args); // FakeHost logs the call synchronously, before its first await
+        for (let i = before; i < this.fake.calls.length; i++) this.meta[i] = { by: this.identity, attempt };
+        this.save();
+        try {
+          return await result;
+        } finally {
+          this.save();
+        }
+      };
+    }
+    return wrapped as unknown as HostActivities;
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.fake.dispose();
+    this.save();
+  }
+}
+
+/** Worker options of the fake workers: cancellation and heartbeats reach the server fast. */
+export const FAKE_WORKER_OPTIONS: Partial<WorkerOptions> = {
+  maxHeartbeatThrottleInterval: '200ms',
+  defaultHeartbeatThrottleInterval: '200ms',
+  shutdownGraceTime: '1s',
+  stickyQueueScheduleToStartTimeout: '2s',
+};
+
+export async function createPersistentFakeWorker(o: {
+  connection: NativeConnection;
+  host: PersistentFakeHost;
+  taskQueue: string;
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}): Promise<Worker> {
+  return createWorker({
+    connection: o.connection,
+    taskQueue: o.taskQueue,
+    activities: o.host.activities(),
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
+    options: { ...FAKE_WORKER_OPTIONS, identity: o.host.identity },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test side: start this file as a child process.
+
+export interface FakeWorkerProcess {
+  child: ChildProcess;
+  /** Resolves once the child printed READY; rejects if it exits first or after `timeoutMs`. */
+  ready: Promise<void>;
+  /** Resolves with the exit code/signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** stdout + stderr so far (for failure messages). */
+  output(): string;
+  alive(): boolean;
+}
+
+export function startFakeWorkerProcess(o: {
+  address: string;
+  taskQueue: string;
+  stateFile: string;
+  identity: string;
+  script?: FakeHostScript;
+  bundlePath?: string;
+  readyTimeoutMs?: number;
+}): FakeWorkerProcess {
+  const child = spawn(process.execPath, [resolve(ROOT, 'bin/run-ts.js'), SELF], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      FAKE_WORKER_ADDRESS: o.address,
+      FAKE_WORKER_TASK_QUEUE: o.taskQueue,
+      FAKE_WORKER_STATE: o.stateFile,
+      FAKE_WORKER_IDENTITY: o.identity,
+      FAKE_WORKER_SCRIPT: JSON.stringify(o.script ?? {}),
+      ...(o.bundlePath ? { FAKE_WORKER_BUNDLE: o.bundlePath } : {}),
+    },
+  });
+  let out = '';
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      res(exitInfo);
+    }),
+  );
+  const readyTimeoutMs = o.readyTimeoutMs ?? 60_000;
+  const ready = new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${o.identity}: not ready within ${readyTimeoutMs} ms:\n${out}`)), readyTimeoutMs);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (/^READY$/m.test(out)) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    void exited.then((e) => {
+      clearTimeout(timer);
+      rej(new Error(`${o.identity}: exited before READY (${JSON.stringify(e)}):\n${out}`));
+    });
+  });
+  ready.catch(() => undefined); // observed by the caller; no unhandled rejection if it is not
+  return { child, ready, exited, output: () => out, alive: () => exitInfo === undefined };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Script side.
+
+async function main(): Promise<void> {
+  const need = (k: string): string => {
+    const v = process.env[k];
+    if (!v) throw new Error(`${k} is not set`);
+    return v;
+  };
+  const address = need('FAKE_WORKER_ADDRESS');
+  const taskQueue = need('FAKE_WORKER_TASK_QUEUE');
+  const stateFile = need('FAKE_WORKER_STATE');
+  const identity = need('FAKE_WORKER_IDENTITY');
+  const script = JSON.parse(process.env.FAKE_WORKER_SCRIPT || '{}') as FakeHostScript;
+  const bundlePath = process.env.FAKE_WORKER_BUNDLE;
+
+  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR') });
+  const host = new PersistentFakeHost(stateFile, identity, script);
+  const connection = await NativeConnection.connect({ address });
+  try {
+    const worker = await createPersistentFakeWorker({
+      connection,
+      host,
+      taskQueue,
+      ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
+    });
+    process.stdout.write('READY\n');
+    await worker.run();
+  } finally {
+    host.dispose();
+    await connection.close();
+  }
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === SELF;
+if (isMain) {
+  main().catch((err: unknown) => {
+    console.error('fake-worker-process:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}
