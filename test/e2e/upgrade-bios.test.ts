@@ -17,6 +17,8 @@ const MANIFEST = `cd "$1" && find etc usr/bin usr/sbin usr/lib/systemd boot root
 
 describe('BIOS lab host: upgrade, round trip, rollback', () => {
   let lab: LabEnv;
+  // sha256 of a file on the data partition, written before the first upgrade.
+  let payloadSum = '';
   beforeAll(async () => {
     lab = await setupLab('bios');
   });
@@ -45,8 +47,8 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     const aliceHash = (await onVm(vm, "getent shadow alice | cut -d: -f2")).trim();
     await onVm(vm, `echo 'setting=before' > ${CARRIED}`);
     await onVm(vm, `printf '[Unit]\\nDescription=ab demo\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > ${DEMO_UNIT} && systemctl daemon-reload && systemctl enable --now ab-demo.service`);
-    await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload > /root/payload.sum');
-    const payloadSum = (await onVm(vm, 'cut -d" " -f1 /root/payload.sum')).trim();
+    payloadSum = (await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1')).trim();
+    expect(payloadSum).toMatch(/^[0-9a-f]{64}$/);
     const hostKeyBefore = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     const machineId = (await onVm(vm, 'cat /etc/machine-id')).trim();
     expect(await hostSlot(vm)).toBe('a');
@@ -97,11 +99,11 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     expect(await onVm(lab.vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
     expect((await onVm(lab.vm, 'grub-editenv list'))).toContain('saved_entry=ab-upgrade-slot-a');
     expect((await onVm(lab.vm, 'cat /etc/ab-e2e.conf')).trim()).toBe('setting=edited-while-waiting');
+    expect((await onVm(lab.vm, 'sha256sum /srv/data/payload | cut -d" " -f1')).trim()).toBe(payloadSum);
     await plainRebootStaysOn('a');
   });
 
   it('a later rollbackHost returns to the previous slot, which then owns the boot', async () => {
-    const payloadSum = (await onVm(lab.vm, 'cut -d" " -f1 /root/payload.sum')).trim();
     const handle = await start(lab, 'rollbackHost', { profile: profile(), autoApprove: true, requestedBy: 'e2e' });
     const s = await finalStatus(handle);
     expect(s.state, s.reason).toBe('committed');

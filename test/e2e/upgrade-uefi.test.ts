@@ -15,7 +15,7 @@ describe('UEFI lab host: upgrade and later rollback', () => {
   it('upgrades 12 → 13 and commits on slot B', async () => {
     const vm = lab.vm;
     expect((await onVm(vm, '[ -d /sys/firmware/efi ] && echo uefi')).trim()).toBe('uefi');
-    await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1 > /root/payload.sum');
+    await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1 > /srv/data/payload.sum');
     const hostKey = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     const s = await finalStatus(await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true }));
     expect(s.state, s.reason).toBe('committed');
@@ -33,7 +33,7 @@ describe('UEFI lab host: upgrade and later rollback', () => {
 
   it('a later rollbackHost returns to slot A (Debian 12) with the data intact', async () => {
     const vm = lab.vm;
-    const sum = (await onVm(vm, 'cat /root/payload.sum')).trim();
+    const sum = (await onVm(vm, 'cat /srv/data/payload.sum')).trim();
     const s = await finalStatus(await start(lab, 'rollbackHost', { profile: lab.profile(), autoApprove: true }));
     expect(s.state, s.reason).toBe('committed');
     expect(await hostSlot(vm)).toBe('a');
