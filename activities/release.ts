@@ -34,8 +34,11 @@ export function releaseId(release: ReleaseConfig, bootMode: HostFacts['bootMode'
   return `debootstrap:${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`;
 }
 
+// An install from an earlier attempt may still run on the host (debootstrap survives a dropped
+// SSH connection): wait for its lock before touching the slot.
 const EMPTY_SPARE = `
-root=$1; id=$2; marker=$3
+root=$1; id=$2; marker=$3; lock=$4
+flock -w 3600 "$lock" true
 if [ -f "$root/$marker" ] && [ "$(cat "$root/$marker")" = "$id" ]; then echo complete; exit 0; fi
 find "$root" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
 echo empty
@@ -44,7 +47,8 @@ echo empty
 // debootstrap from the host's own package if it has one, else from the .deb unpacked into /run
 // (installing it would change the active slot, which we promise not to do).
 const DEBOOTSTRAP = `
-root=$1; suite=$2; mirror=$3; include=$4; components=$5; work=$6
+root=$1; suite=$2; mirror=$3; include=$4; components=$5; work=$6; lock=$7
+exec 9>"$lock"; flock -w 60 9
 mkdir -p "$work"
 if command -v debootstrap >/dev/null; then db=debootstrap
 else
@@ -66,7 +70,8 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
   const started = Date.now();
   await mountSlot(h, facts.spare, SPARE_MNT);
   const id = releaseId(profile.release, facts.bootMode);
-  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER])).trim();
+  const lock = `${RUN_DIR}/install.lock`;
+  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
   let bytes: number | null = null;
   if (state !== 'complete') {
     const r = profile.release;
@@ -75,7 +80,7 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       let lines = 0;
       await withHeartbeats(
         () => ({ phase: 'debootstrap', lines }),
-        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), `${RUN_DIR}/debootstrap`], {
+        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), `${RUN_DIR}/debootstrap`, lock], {
           timeoutMs: 3 * 3600_000,
           signal: cancellationSignal(),
           onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
@@ -87,7 +92,7 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       let sent = 0;
       await withHeartbeats(
         () => ({ phase: 'stream', sent, total: bytes }),
-        h.script(`set -eu\n${UNPACK[r.format]}`, [SPARE_MNT], {
+        h.script(`set -eu\nexec 9>"$2"; flock -w 60 9\n${UNPACK[r.format]}`, [SPARE_MNT, lock], {
           // Count through a Transform: a 'data' listener on the file stream would start it
           // flowing before the SSH channel pipes it, and those bytes would be lost.
           stdin: createReadStream(file, { highWaterMark: 1 << 20 }).pipe(

@@ -18,7 +18,8 @@ import {
 import { labCommand } from '../lab/command.js';
 import { loadProfile } from './profile-file.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
-import { connectClient, hostStatus } from './temporal.js';
+import { connectClient, hostStatus, lastProfile } from './temporal.js';
+import { access } from 'node:fs/promises';
 
 /** Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad input, 3 rolled back/rejected. */
 class CliError extends Error {
@@ -139,13 +140,15 @@ export function buildCli(): Command {
     });
 
   program
-    .command('rollback <profile>')
-    .description('return a committed host to its previous slot (asks for approval unless --yes)')
+    .command('rollback <host-or-profile>')
+    .description('return a committed host to its previous slot (asks for approval unless --yes); a host name reuses the profile of its last upgrade')
     .option('-y, --yes', 'approve in advance')
     .option('--follow', 'show the phases live')
-    .action(async (file: string, o: { yes?: boolean; follow?: boolean }) => {
-      const profile = await loadProfile(file);
+    .action(async (target: string, o: { yes?: boolean; follow?: boolean }) => {
       const client = await connectClient();
+      const isFile = await access(target).then(() => true, () => false);
+      const profile = isFile ? await loadProfile(target) : await lastProfile(client, target);
+      if (!profile) throw new CliError(`${target} is neither a profile file nor a host that ab-upgrade has upgraded`);
       const handle = await startHostWorkflow(client, 'rollbackHost', profile, !!o.yes);
       console.log(`started rollback ${handle.workflowId}`);
       if (o.follow) {

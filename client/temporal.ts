@@ -1,5 +1,8 @@
 // Connecting to Temporal and finding a host's workflow.
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { Profile } from '../lib/profile.js';
+import type { UpgradeInput } from '../lib/workflow-api.js';
 import { hostWorkflowId } from '../lib/profile.js';
 import { finalStatusFrom, statusQuery, type WorkflowStatus } from '../lib/workflow-api.js';
 
@@ -39,5 +42,18 @@ export async function hostStatus(client: Client, host: string): Promise<Workflow
     return handle.query(statusQuery).catch(() => {
       throw new Error(`the workflow for ${host} ended without a status: ${(e as Error).message}`);
     });
+  }
+}
+
+/** The profile the host's latest workflow ran with (its input, from the history). */
+export async function lastProfile(client: Client, host: string): Promise<Profile | null> {
+  try {
+    const history = await client.workflow.getHandle(hostWorkflowId(host)).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<UpgradeInput>(payload).profile : null;
+  } catch (e) {
+    // fetchHistory reports an unknown workflow as a raw gRPC NOT_FOUND (code 5).
+    if (e instanceof WorkflowNotFoundError || (e as { code?: number }).code === 5) return null;
+    throw e;
   }
 }
