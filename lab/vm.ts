@@ -12,9 +12,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { homedir, release, tmpdir } from 'node:os';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { QmpConnection, type QmpEvent } from '../activities/power.js';
+import { freePort } from '../lib/free-port.js';
 
 export type Layout = 'bios' | 'uefi';
 
@@ -160,19 +160,6 @@ export async function kvmUsable(disk: string, layout: Layout): Promise<boolean> 
     /* cache is optional */
   }
   return kvmWorks;
-}
-
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function sleep(ms: number): Promise<void> {

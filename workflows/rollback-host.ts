@@ -54,16 +54,7 @@ export async function rollbackHost(input: RollbackInput): Promise<UpgradeResult>
     // 6. Commit: the previous slot is the default again.
     await rb.phase('commitSlot', () => a.commit.commitSlot(profile, facts, previous), () => `slot ${previous} is the default`);
 
-    const hostSide = await rb.bestEffort('measureHostDowntime', () => a.measure.measureHostDowntime(profile, boot), (d) =>
-      `to sshd ${d.toSshdS ?? '?'}s, to services ${d.toServicesS ?? '?'}s`,
-    );
-    rb.status.downtime = {
-      issuedAt: boot.issuedAt,
-      answeredAt: back.answeredAt,
-      healthyAt: health.checkedAt,
-      downtimeMs: health.checkedAt - boot.issuedAt,
-      ...(hostSide ? { hostSide } : {}),
-    };
+    await rb.recordDowntime(boot, back, health);
     return rb.finish('committed');
   } catch (err) {
     return await rb.fail(err, home);

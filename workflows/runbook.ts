@@ -31,6 +31,7 @@ import {
   type HostFacts,
   type ProbeResult,
   type SlotName,
+  type TrialBootResult,
 } from '../lib/contract.js';
 import { formatDurationMs } from '../lib/duration.js';
 import type { Profile } from '../lib/profile.js';
@@ -606,6 +607,23 @@ export class Runbook {
 
   // -------------------------------------------------------------------------------------------
   // Endings
+
+  /**
+   * Downtime as the users saw it (reboot issued → healthy), plus the host's own account from
+   * its clock and unit timestamps (best effort: a failure here never fails the workflow).
+   */
+  async recordDowntime(boot: TrialBootResult, back: ComebackResult, health: HealthReport): Promise<void> {
+    const hostSide = await this.bestEffort('measureHostDowntime', () => this.a.measure.measureHostDowntime(this.profile, boot), (d) =>
+      `to sshd ${d.toSshdS ?? '?'}s, to services ${d.toServicesS ?? '?'}s`,
+    );
+    this.status.downtime = {
+      issuedAt: boot.issuedAt,
+      answeredAt: back.answeredAt,
+      healthyAt: health.checkedAt,
+      downtimeMs: health.checkedAt - boot.issuedAt,
+      ...(hostSide ? { hostSide } : {}),
+    };
+  }
 
   finish(state: WorkflowState, reason?: string): WorkflowStatus {
     this.status.state = state;

@@ -87,16 +87,7 @@ export async function upgradeHost(input: UpgradeInput): Promise<UpgradeResult> {
     await rb.phase('commitSlot', () => a.commit.commitSlot(profile, facts, spare), () => `slot ${spare} is the default`);
 
     // 12. Downtime as the users saw it, plus the host's own account (best effort).
-    const hostSide = await rb.bestEffort('measureHostDowntime', () => a.measure.measureHostDowntime(profile, boot), (d) =>
-      `to sshd ${d.toSshdS ?? '?'}s, to services ${d.toServicesS ?? '?'}s`,
-    );
-    rb.status.downtime = {
-      issuedAt: boot.issuedAt,
-      answeredAt: back.answeredAt,
-      healthyAt: health.checkedAt,
-      downtimeMs: health.checkedAt - boot.issuedAt,
-      ...(hostSide ? { hostSide } : {}),
-    };
+    await rb.recordDowntime(boot, back, health);
     return rb.finish('committed');
   } catch (err) {
     return await rb.fail(err, home);

@@ -7,7 +7,7 @@
 // A plain reboot after every transition proves GRUB's ownership moved correctly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveUpdate } from '../../lib/workflow-api.js';
-import { finalStatus, hostSlot, onVm, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
+import { finalStatus, hostSlot, onVm, plainReboot, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
 
 const CARRIED = '/etc/ab-e2e.conf';
 const DEMO_UNIT = '/etc/systemd/system/ab-demo.service';
@@ -33,12 +33,7 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
       ...overrides,
     });
 
-  async function plainRebootStaysOn(slot: string) {
-    const before = (await onVm(lab.vm, 'cat /proc/sys/kernel/random/boot_id')).trim();
-    await lab.vm.ssh('systemd-run --on-active=1 systemctl reboot', { timeoutMs: 15_000 });
-    await lab.vm.waitForSsh(300_000, { notBootId: before });
-    expect(await hostSlot(lab.vm)).toBe(slot);
-  }
+  const plainRebootStaysOn = async (slot: string) => expect(await plainReboot(lab.vm)).toBe(slot);
 
   it('upgrades 12 → 13 after approval, carrying identity, users, config, services and data', async () => {
     const vm = lab.vm;

@@ -76,3 +76,11 @@ export async function hostSlot(vm: VmHandle): Promise<string> {
   if (!m) throw new Error(`root filesystem label is ${label}`);
   return m[1]!;
 }
+
+/** Reboots the host the plain way (nothing of ours involved) and returns the slot it comes back on. */
+export async function plainReboot(vm: VmHandle): Promise<string> {
+  const before = (await onVm(vm, 'cat /proc/sys/kernel/random/boot_id')).trim();
+  await vm.ssh('systemd-run --on-active=1 systemctl reboot', { timeoutMs: 15_000 });
+  await vm.waitForSsh(300_000, { notBootId: before });
+  return hostSlot(vm);
+}

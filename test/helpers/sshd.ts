@@ -11,11 +11,12 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, copyFile, chmod, mkdir, rm } from 'node:fs/promises';
 import { rmSync, readFileSync, readdirSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SshTarget } from '../../activities/ssh.js';
+import { freePort } from '../../lib/free-port.js';
 
 const execFileP = promisify(execFile);
 
@@ -150,19 +151,6 @@ function killConnectionTrees(listenerPid: number): number {
   const killed = conns.filter((p) => tryKill(p, 'SIGKILL')).length;
   for (const p of below) tryKill(p, 'SIGKILL');
   return killed;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves true once something on the port speaks SSH (sends an "SSH-" banner). */
