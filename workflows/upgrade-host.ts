@@ -59,7 +59,7 @@ export async function upgradeHost(input: UpgradeInput): Promise<UpgradeResult> {
     rb.status.carry = await rb.phase(
       'finalSync',
       () => a.prepare.finalSync(profile, facts, rb.status.carry!),
-      (c) => `${c.carried.length} files in sync`,
+      (c) => `${c.carried.length} files in sync${c.resynced?.length ? `, changed since the first carry: ${c.resynced.join(', ')}` : ''}`,
     );
 
     // 8. Trial boot: one-time GRUB entry or kexec; GRUB's default stays on the old slot, so a
