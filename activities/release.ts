@@ -53,7 +53,12 @@ mkdir -p "$work"
 if command -v debootstrap >/dev/null; then db=debootstrap
 else
   cd "$work"
-  [ -x "$work/db/usr/sbin/debootstrap" ] || { apt-get download debootstrap >/dev/null && dpkg-deb -x debootstrap_*.deb "$work/db"; }
+  if [ ! -x "$work/db/usr/sbin/debootstrap" ]; then
+    # Private package lists under /run: the active slot's apt state is not touched either.
+    mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    set -- -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o Debug::NoLocking=1
+    apt-get "$@" -qq update && apt-get "$@" -qq download debootstrap && dpkg-deb -x debootstrap_*.deb "$work/db"
+  fi
   export DEBOOTSTRAP_DIR="$work/db/usr/share/debootstrap"; db="$work/db/usr/sbin/debootstrap"
 fi
 "$db" --variant=minbase --components="$components" --include="$include" "$suite" "$root" "$mirror"
