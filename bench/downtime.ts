@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { probeOnce } from '../activities/health.js';
+import { UNPACK } from '../activities/release.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import { startHostWorkflow, follow } from '../client/follow.js';
 import { hostStatus } from '../client/temporal.js';
@@ -63,7 +64,6 @@ async function plainReboot(profile: Profile): Promise<number> {
 async function streamFigures(profile: Profile, image: string, spareDevice: string) {
   const h = await SshHost.connect(targetFromProfile(profile));
   const mnt = '/run/ab-bench';
-  const unpack = 'zstd -dc -T0 | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1/root"';
   try {
     await h.script('set -eu; umount "$2" 2>/dev/null || true; mkfs.ext4 -q -F "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
     const timed = async (f: () => Promise<unknown>) => {
@@ -72,11 +72,12 @@ async function streamFigures(profile: Profile, image: string, spareDevice: strin
       return (Date.now() - t) / 1000;
     };
     const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(image), timeoutMs: 600_000 }));
-    const streamS = await timed(() => h.script(`set -eu; ${unpack}`, [mnt], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+    // The product's own unpack command, fed over SSH (the install path) or from a local file.
+    const streamS = await timed(() => h.script(`set -eu\n${UNPACK['tar.zst']}`, [`${mnt}/root`], { stdin: createReadStream(image), timeoutMs: 600_000 }));
     await h.script('set -eu; rm -rf "$1/root"; mkdir "$1/root"; sync', [mnt], { timeoutMs: 600_000 });
     await h.upload(`${mnt}/image.tar.zst`, createReadStream(image));
     await h.script('sync; echo 3 > /proc/sys/vm/drop_caches', []);
-    const localUnpackS = await timed(() => h.script(`set -eu; ${unpack} < "$1/image.tar.zst"`, [mnt], { timeoutMs: 600_000 }));
+    const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
     await h.script('set -eu; cd /; umount "$1"', [mnt]);
     return { rawSshS: round(rawSshS), streamS: round(streamS), localUnpackS: round(localUnpackS) };
   } finally {
