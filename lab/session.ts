@@ -123,12 +123,18 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   const image = await ensureImage(o.layout);
   const release = await ensureRelease();
   // Loaded here so plain CLI commands do not pay for the worker's native runtime.
-  const [{ NativeConnection }, { createActivities }, { createWorker }, { closeAllHosts }] = await Promise.all([
+  const [{ NativeConnection, Runtime, DefaultLogger }, { createActivities }, { createWorker }, { closeAllHosts }] = await Promise.all([
     import('@temporalio/worker'),
     import('../activities/index.js'),
     import('../worker/worker.js'),
     import('../activities/ssh.js'),
   ]);
+  try {
+    // The lab prints phases itself; the SDK's bundler chatter at INFO would drown them.
+    Runtime.install({ logger: new DefaultLogger((process.env.AB_UPGRADE_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN') });
+  } catch {
+    // A runtime was installed already (tests install their own).
+  }
   const connection = await NativeConnection.connect({ address: o.address });
   const worker = await createWorker({
     connection,
