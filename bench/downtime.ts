@@ -60,12 +60,12 @@ async function plainReboot(profile: Profile): Promise<number> {
   }
 }
 
-/** The same image bytes three ways, into the spare slot (it is reformatted by the next upgrade). */
+/** The same image bytes three ways, into the spare slot (keeping its label; the next upgrade reformats it). */
 async function streamFigures(profile: Profile, image: string, spareDevice: string) {
   const h = await SshHost.connect(targetFromProfile(profile));
   const mnt = '/run/ab-bench';
   try {
-    await h.script('set -eu; umount "$2" 2>/dev/null || true; mkfs.ext4 -q -F "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
+    await h.script('set -eu; umount "$2" 2>/dev/null || true; l=$(blkid -s LABEL -o value "$1" || true); mkfs.ext4 -q -F ${l:+-L "$l"} "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
     const timed = async (f: () => Promise<unknown>) => {
       const t = Date.now();
       await f();
