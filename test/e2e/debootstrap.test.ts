@@ -1,0 +1,31 @@
+// The other release source: the host debootstraps Debian 13 itself from the mirror (the lab VM
+// reaches deb.debian.org through QEMU user networking). Slow under TCG and dependent on the
+// mirror, so it runs only when AB_UPGRADE_E2E_DEBOOTSTRAP=1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finalStatus, hostSlot, onVm, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
+
+describe.runIf(process.env.AB_UPGRADE_E2E_DEBOOTSTRAP === '1')('BIOS lab host: debootstrap release mode', () => {
+  let lab: LabEnv;
+  beforeAll(async () => {
+    lab = await setupLab('bios');
+  });
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  it('debootstraps trixie on the host, without installing anything on the active slot, and commits', async () => {
+    const vm = lab.vm;
+    expect((await onVm(vm, 'command -v debootstrap || echo none')).trim()).toBe('none');
+    const dpkgBefore = await onVm(vm, 'sha256sum /var/lib/dpkg/status');
+    const profile = lab.profile({
+      release: { source: 'debootstrap', suite: 'trixie', mirror: 'http://deb.debian.org/debian' },
+      kernelArgs: 'console=ttyS0,115200 net.ifnames=0',
+    });
+    const s = await finalStatus(await start(lab, 'upgradeHost', { profile, autoApprove: true }));
+    expect(s.state, s.reason).toBe('committed');
+    expect(await hostSlot(vm)).toBe('b');
+    expect(await onVm(vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
+    await onVm(vm, 'mkdir -p /mnt/a && mount -o ro LABEL=ab-slot-a /mnt/a');
+    expect(await onVm(vm, 'cd /mnt/a && sha256sum var/lib/dpkg/status; umount /mnt/a')).toBe(dpkgBefore.replace('/var/lib', 'var/lib'));
+  });
+});
