@@ -6,7 +6,7 @@
 //   then grub-install last, so a crash before that leaves the old owner intact).
 import type { BootEntry, HostFacts, SlotName, TrialBootResult } from '../lib/contract.js';
 import { otherSlot } from '../lib/contract.js';
-import { newestKernel, slotCmdline, slotEntryId, withManagedBlock, withoutManagedBlock, type SlotBootSpec } from '../lib/grub.js';
+import { newestKernel, slotCmdline, slotEntryId, withManagedBlock, withoutManagedBlock, withSavedDefault, type SlotBootSpec } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
 import type { Profile } from '../lib/profile.js';
 import { fsUuid, listBoot, mountSlot, OTHER_MNT, readFile, sh, SPARE_MNT, unmount } from './host-io.js';
@@ -46,6 +46,13 @@ async function bootSpec(h: SshHost, profile: Profile, facts: HostFacts, slot: Sl
   };
 }
 
+/** GRUB_DEFAULT=saved in /etc/default/grub (grub-set-default needs it); same rewrite as the carry's. */
+async function ensureSavedDefault(h: SshHost): Promise<void> {
+  const current = (await readFile(h, '/etc/default/grub')) ?? '';
+  const wanted = withSavedDefault(current);
+  if (wanted !== current) await h.upload('/etc/default/grub', Buffer.from(wanted), { mode: '0644' });
+}
+
 /** Writes custom.cfg atomically after grub-script-check accepts it. */
 async function writeCustomCfg(h: SshHost, grubDir: string, content: string): Promise<void> {
   const tmp = `${grubDir}/.custom.cfg.ab-upgrade`;
@@ -80,7 +87,8 @@ export async function addBootEntry(h: SshHost, profile: Profile, facts: HostFact
   let changedGrubDefault = false;
   if (!facts.grub.defaultIsSaved) {
     // grub-set-default at commit needs GRUB_DEFAULT=saved; the exact old files are in the backup.
-    await sh(h, "sed -i 's/^[[:space:]]*GRUB_DEFAULT=.*/GRUB_DEFAULT=saved/' /etc/default/grub; grep -q '^GRUB_DEFAULT=saved' /etc/default/grub || echo GRUB_DEFAULT=saved >> /etc/default/grub; update-grub 2>&1", [], { timeoutMs: 300_000 });
+    await ensureSavedDefault(h);
+    await sh(h, 'update-grub 2>&1', [], { timeoutMs: 300_000 });
     changedGrubDefault = true;
   }
   return {
@@ -225,8 +233,7 @@ export async function commitSlot(h: SshHost, profile: Profile, facts: HostFacts,
 
   await sh(h, 'mkdir -p /boot/grub');
   await writeCustomCfg(h, '/boot/grub', withManagedBlock((await readFile(h, '/boot/grub/custom.cfg')) ?? '', back ? [self, back] : [self]));
-  const defaults = (await readFile(h, '/etc/default/grub')) ?? '';
-  if (!/^GRUB_DEFAULT=saved$/m.test(defaults)) await sh(h, "sed -i 's/^[[:space:]]*GRUB_DEFAULT=.*/GRUB_DEFAULT=saved/' /etc/default/grub; grep -q '^GRUB_DEFAULT=saved' /etc/default/grub || echo GRUB_DEFAULT=saved >> /etc/default/grub");
+  await ensureSavedDefault(h);
   await sh(h, 'update-grub 2>&1 && grep -qs custom.cfg /boot/grub/grub.cfg || { echo "grub.cfg does not source custom.cfg" >&2; exit 1; }', [], { timeoutMs: 300_000 });
   await sh(h, 'g=/boot/grub/grubenv; [ -f $g ] || grub-editenv $g create; grub-editenv $g unset next_entry; grub-editenv $g set "saved_entry=$1"', [slotEntryId(slot)]);
   await sh(h, INSTALL_GRUB, [facts.bootMode, facts.disk], { timeoutMs: 300_000 });

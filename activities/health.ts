@@ -2,7 +2,6 @@
 // were its services down as the host itself saw it.
 import type { ComebackResult, HealthCheckResult, HealthReport, HostDowntime, ProbeResult, SlotName, TrialBootResult } from '../lib/contract.js';
 import { deviceForSource, LSBLK_COLUMNS, parseLsblk, resolveSlots } from '../lib/blockdev.js';
-import { shQuote } from '../lib/quote.js';
 import type { Profile } from '../lib/profile.js';
 import { onHost, sh } from './host-io.js';
 import { cancellationSignal, heartbeat } from './progress.js';
@@ -145,6 +144,3 @@ export async function measureHostDowntime(profile: Profile, trial?: TrialBootRes
           : round(sshd - trial.hostIssuedAtS),
   };
 }
-
-/** Used by `plan`: quoting for display of the exact commands we would run. */
-export const displayCommand = (argv: string[]) => argv.map(shQuote).join(' ');

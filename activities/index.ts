@@ -3,7 +3,7 @@
 // so the workflow can tell "retry" (a dropped connection) from "stop" (an unsafe layout).
 import { ApplicationFailure } from '@temporalio/common';
 import { FailureTypes, type HostActivities } from '../lib/contract.js';
-import { ProfileError, type Profile } from '../lib/profile.js';
+import type { Profile } from '../lib/profile.js';
 import { addBootEntry, commitSlot, rebootToSlot, removeBootEntry, trialBoot } from './boot.js';
 import { carryConfig, finalSync } from './carry.js';
 import { awaitComeback, checkHealth, measureHostDowntime, probeOnce } from './health.js';
@@ -72,4 +72,3 @@ export function createActivities(deps: ActivityDeps = { powerDriverFor }): HostA
   return Object.fromEntries(Object.entries(acts).map(([k, fn]) => [k, mapped(fn as never)])) as unknown as HostActivities;
 }
 
-export { ProfileError };
