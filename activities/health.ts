@@ -48,18 +48,56 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Polls until a boot other than `bootIdBefore` answers. Ends only by success or cancellation. */
-export async function awaitComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number): Promise<ComebackResult> {
-  const signal = cancellationSignal();
-  for (let probes = 1; ; probes++) {
-    const p = await probeOnce(profile, Math.max(5_000, Math.min(pollIntervalMs * 2, 15_000)));
-    heartbeat({ probes, last: p.detail });
-    if (p.reachable && p.bootId && p.bootId !== bootIdBefore) {
-      if (!p.slot) throw new Error(`the host came back (boot ${p.bootId}) but its root is on neither slot (${p.detail})`);
-      return { bootId: p.bootId, slot: p.slot, rootDevice: p.detail.replace(/^root /, ''), answeredAt: Date.now(), probes };
-    }
-    await sleep(pollIntervalMs, signal);
-  }
+/** At most this many probes in flight (each is bounded by its own connect/exec timeout). */
+const MAX_PROBES_IN_FLIGHT = 4;
+
+/**
+ * Polls until a boot other than `bootIdBefore` answers. Ends only by success or cancellation.
+ * A new probe starts every poll interval even while earlier ones still wait: while the host
+ * boots, a connection can hang for its whole bound (a NAT or port forward accepts before sshd
+ * is up), and waiting it out would add up to that bound to the measured downtime.
+ */
+export function awaitComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number): Promise<ComebackResult> {
+  return pollComeback(profile, bootIdBefore, pollIntervalMs, cancellationSignal());
+}
+
+/** awaitComeback with an explicit stop signal (for callers outside an activity). */
+export function pollComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number, signal?: AbortSignal): Promise<ComebackResult> {
+  const probeTimeoutMs = Math.max(5_000, Math.min(pollIntervalMs * 2, 15_000));
+  return new Promise<ComebackResult>((resolve, reject) => {
+    let probes = 0;
+    let inFlight = 0;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (f: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      f();
+    };
+    const launch = () => {
+      if (done) return;
+      if (inFlight < MAX_PROBES_IN_FLIGHT) {
+        inFlight++;
+        const n = ++probes;
+        probeOnce(profile, probeTimeoutMs).then(
+          (p) => {
+            inFlight--;
+            if (done) return;
+            heartbeat({ probes: n, last: p.detail });
+            if (!(p.reachable && p.bootId && p.bootId !== bootIdBefore)) return;
+            if (!p.slot) finish(() => reject(new Error(`the host came back (boot ${p.bootId}) but its root is on neither slot (${p.detail})`)));
+            else finish(() => resolve({ bootId: p.bootId!, slot: p.slot!, rootDevice: p.detail.replace(/^root /, ''), answeredAt: Date.now(), probes: n }));
+          },
+          (e: unknown) => (inFlight--, finish(() => reject(e))),
+        );
+      }
+      timer = setTimeout(launch, pollIntervalMs);
+    };
+    if (signal?.aborted) return reject(signal.reason);
+    signal?.addEventListener('abort', () => finish(() => reject(signal.reason)), { once: true });
+    launch();
+  });
 }
 
 const SYSTEM_STATE = `

@@ -44,24 +44,38 @@ find "$root" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
 echo empty
 `;
 
-// debootstrap from the host's own package if it has one, else from the .deb unpacked into /run
-// (installing it would change the active slot, which we promise not to do).
+// debootstrap from the host's own package if it has one, else from the .deb fetched with the
+// host's apt sources into a private directory (installing it would change the active slot,
+// which we promise not to do). That directory and apt's lists live on the spare itself: /run is
+// a small tmpfs (bookworm's Packages alone is 50 MB), and the spare is ours to fill; it is
+// removed once the rootfs is in place. Minimal hosts have no wget, which debootstrap downloads
+// with: a stand-in hands its "-O file url" to apt's own downloader (which also honours the
+// host's apt proxy settings).
 const DEBOOTSTRAP = `
-root=$1; suite=$2; mirror=$3; include=$4; components=$5; work=$6; lock=$7
+root=$1; suite=$2; mirror=$3; include=$4; components=$5; lock=$6
 exec 9>"$lock"; flock -w 60 9
+work="$root/.ab-upgrade-debootstrap"
 mkdir -p "$work"
 if command -v debootstrap >/dev/null; then db=debootstrap
 else
-  cd "$work"
   if [ ! -x "$work/db/usr/sbin/debootstrap" ]; then
-    # Private package lists under /run: the active slot's apt state is not touched either.
     mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-    set -- -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o Debug::NoLocking=1
-    apt-get "$@" -qq update && apt-get "$@" -qq download debootstrap && dpkg-deb -x debootstrap_*.deb "$work/db"
+    set -- -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o Debug::NoLocking=1 \\
+      -o Acquire::Languages=none -o Acquire::Retries=3 -o Acquire::http::Timeout=60 -o APT::Sandbox::User=root
+    timeout 1800 apt-get "$@" -qq update || { echo "apt-get update failed with the host's sources (needed to fetch debootstrap)" >&2; exit 1; }
+    (cd "$work" && timeout 600 apt-get "$@" -qq download debootstrap && dpkg-deb -x debootstrap_*.deb "$work/db")
   fi
   export DEBOOTSTRAP_DIR="$work/db/usr/share/debootstrap"; db="$work/db/usr/sbin/debootstrap"
 fi
+if ! command -v wget >/dev/null; then
+  mkdir -p "$work/bin"
+  printf '%s\\n' '#!/bin/sh' 'out=; url=' \\
+    'while [ $# -gt 0 ]; do case $1 in -O) out=$2; shift 2;; -*) shift;; *) url=$1; shift;; esac; done' \\
+    'exec /usr/lib/apt/apt-helper -o APT::Sandbox::User=root -o Acquire::Retries=3 download-file "$url" "$out"' > "$work/bin/wget"
+  chmod +x "$work/bin/wget"; PATH="$work/bin:$PATH"
+fi
 "$db" --variant=minbase --components="$components" --include="$include" "$suite" "$root" "$mirror"
+rm -rf "$work"
 chroot "$root" apt-get clean
 `;
 
@@ -86,7 +100,7 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       let lines = 0;
       await withHeartbeats(
         () => ({ phase: 'debootstrap', lines }),
-        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), `${RUN_DIR}/debootstrap`, lock], {
+        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
           timeoutMs: 3 * 3600_000,
           signal: cancellationSignal(),
           onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),

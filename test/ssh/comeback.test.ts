@@ -1,0 +1,112 @@
+// awaitComeback against a real sshd behind a "booting host" gate: until the gate opens, it
+// accepts TCP connections and never answers (what QEMU's port forward, or a NAT in front of
+// a booting host, does before sshd is up). Probes must not queue behind those hung connections.
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awaitComeback, pollComeback } from '../../activities/health.js';
+import { closeAllHosts } from '../../activities/ssh.js';
+import { parseProfile } from '../../lib/profile.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+
+const T = 60_000;
+
+interface Gate {
+  port: number;
+  open(): void;
+  /** Connections held silent, and how many of them were still held when one got through. */
+  held: Socket[];
+  heldWhenPassed: number | null;
+  close(): Promise<void>;
+}
+
+function startGate(targetPort: number): Promise<Gate> {
+  let open = false;
+  const gate: Gate = {
+    port: 0,
+    open: () => (open = true),
+    held: [],
+    heldWhenPassed: null,
+    close: () => new Promise((r) => (gate.held.forEach((s) => s.destroy()), server.close(() => r()))),
+  };
+  const server: Server = createServer((client) => {
+    client.on('error', () => {});
+    if (!open) return void gate.held.push(client);
+    gate.heldWhenPassed ??= gate.held.filter((s) => !s.destroyed && !s.closed).length;
+    const upstream = connect(targetPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      gate.port = (server.address() as { port: number }).port;
+      resolve(gate);
+    }),
+  );
+}
+
+let sshd: Sshd;
+beforeAll(async () => {
+  sshd = await startSshd();
+}, T);
+afterAll(async () => {
+  closeAllHosts();
+  await sshd?.stop();
+}, T);
+
+describe('awaitComeback', () => {
+  it('answers as soon as sshd does, with probes overlapping the hung ones', { timeout: T }, async () => {
+    const gate = await startGate(sshd.port);
+    try {
+      const profile = parseProfile({
+        host: '127.0.0.1',
+        port: gate.port,
+        user: sshd.user,
+        auth: { identityFile: sshd.identityFile },
+        hostKey: sshd.hostKeyLine,
+        // Devices that do not exist: this machine's root is on neither "slot", which the
+        // comeback reports as an error naming the boot that answered.
+        slots: { a: '/dev/ab-test-missing-a', b: '/dev/ab-test-missing-b' },
+        data: { device: '/dev/ab-test-missing-data', mountPoint: '/srv' },
+        release: { source: 'debootstrap', suite: 'trixie' },
+      });
+      // Open the gate once two probes hang in it (bounded: 10 s).
+      const opened = new Promise<void>((resolve) => {
+        const started = Date.now();
+        const tick = setInterval(() => {
+          if (gate.held.length >= 2 || Date.now() - started > 10_000) (clearInterval(tick), gate.open(), resolve());
+        }, 50);
+      });
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const result = awaitComeback(profile, 'boot-before-the-reboot', 300);
+      await opened;
+      await expect(result).rejects.toThrow(`the host came back (boot ${bootId}) but its root is on neither slot`);
+      expect(gate.held.length).toBeGreaterThanOrEqual(2);
+      // A probe got through while earlier ones were still hung (each is bounded by 5 s).
+      expect(gate.heldWhenPassed).toBeGreaterThanOrEqual(1);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  it('ignores the old boot and keeps polling until a new one answers', { timeout: T }, async () => {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const profile = parseProfile({
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: sshd.user,
+      auth: { identityFile: sshd.identityFile },
+      hostKey: sshd.hostKeyLine,
+      slots: { a: '/dev/ab-test-missing-a', b: '/dev/ab-test-missing-b' },
+      data: { device: '/dev/ab-test-missing-data', mountPoint: '/srv' },
+      release: { source: 'debootstrap', suite: 'trixie' },
+    });
+    // This machine never reboots, so the "old" boot keeps answering: still polling after 3 s.
+    const stop = new AbortController();
+    const poll = pollComeback(profile, bootId, 200, stop.signal).then(() => 'returned', (e: Error) => `rejected: ${e.message}`);
+    const outcome = await Promise.race([poll, new Promise((r) => setTimeout(() => r('still polling'), 3_000))]);
+    expect(outcome).toBe('still polling');
+    stop.abort(new Error('test over'));
+    expect(await poll).toBe('rejected: test over');
+  });
+});
