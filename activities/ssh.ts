@@ -47,6 +47,8 @@ export interface SshTarget {
   keepaliveIntervalMs?: number;
   /** Concurrent channels on this connection; further execs queue. Default 4. */
   maxChannels?: number;
+  /** Cipher preference, most preferred first (default: ssh2's, AES-GCM first on AES-NI machines). */
+  ciphers?: string[];
 }
 
 export function targetFromProfile(p: Profile): SshTarget {
@@ -376,8 +378,12 @@ export class SshHost {
       ...(cfg.privateKey !== undefined ? (['publickey'] as const) : []),
       ...(cfg.agent !== undefined ? (['agent'] as const) : []),
     ];
+    type Algorithms = NonNullable<ConnectConfig['algorithms']>;
     const algos = hostKeyAlgorithmsFor(expected);
-    if (algos) cfg.algorithms = { serverHostKey: algos as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
+    cfg.algorithms = {
+      ...(algos ? { serverHostKey: algos as Algorithms['serverHostKey'] } : {}),
+      ...(target.ciphers?.length ? { cipher: target.ciphers as Algorithms['cipher'] } : {}),
+    };
 
     let presented: string | null = null;
     let mismatch = false;

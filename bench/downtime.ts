@@ -12,8 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { probeOnce } from '../activities/health.js';
-import { UNPACK } from '../activities/release.js';
+import { pollComeback, probeOnce } from '../activities/health.js';
+import { connectForBulk, UNPACK } from '../activities/release.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import { startHostWorkflow, follow } from '../client/follow.js';
 import { hostStatus } from '../client/temporal.js';
@@ -52,17 +52,18 @@ async function plainReboot(profile: Profile): Promise<number> {
   const t0 = Date.now();
   await h.exec(['systemd-run', '--on-active=1', '--timer-property=AccuracySec=100ms', 'systemctl', 'reboot']);
   h.close();
-  for (;;) {
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    const p = await probeOnce(profile, 5_000);
-    if (p.reachable && p.bootId && p.bootId !== before.bootId) return (Date.now() - t0) / 1000 - 1; // minus the 1 s timer
-    if (Date.now() - t0 > 10 * 60_000) throw new Error('plain reboot: host did not come back within 10 min');
-  }
+  const giveUp = AbortSignal.timeout(10 * 60_000);
+  await pollComeback(profile, before.bootId, POLL_MS, giveUp).catch((e: unknown) => {
+    throw giveUp.aborted ? new Error('plain reboot: host did not come back within 10 min') : e;
+  });
+  return (Date.now() - t0) / 1000 - 1; // minus the 1 s timer
 }
 
 /** The same image bytes three ways, into the spare slot (keeping its label; the next upgrade reformats it). */
 async function streamFigures(profile: Profile, image: string, spareDevice: string) {
-  const h = await SshHost.connect(targetFromProfile(profile));
+  // The install's own bulk connection (its cipher follows the host's CPU) for every figure.
+  const control = await SshHost.connect(targetFromProfile(profile));
+  const h = await connectForBulk(control, profile).finally(() => control.close());
   const mnt = '/run/ab-bench';
   try {
     await h.script('set -eu; umount "$2" 2>/dev/null || true; l=$(blkid -s LABEL -o value "$1" || true); mkfs.ext4 -q -F ${l:+-L "$l"} "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);

@@ -144,12 +144,17 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     options: { shutdownGraceTime: '5s', ...o.workerOptions },
   });
   const workerRun = worker.run();
+  // The SDK's own SIGINT/SIGTERM handler may have started the drain already (then shutdown()
+  // throws "Not running"): that must not keep us from stopping the VM.
+  const stopWorker = async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun.catch(() => undefined);
+  };
   let vm: VmHandle;
   try {
     vm = await bootLab(image, o.name, o.workDir);
   } catch (e) {
-    worker.shutdown();
-    await workerRun.catch(() => undefined);
+    await stopWorker();
     await connection.close();
     throw e;
   }
@@ -160,11 +165,13 @@ export async function startLab(o: LabOptions): Promise<Lab> {
     worker,
     profile: (overrides = {}, rel = release.good) => labProfile(image, vm, rel, { name: o.name, ...overrides }),
     async down() {
-      worker.shutdown();
-      await workerRun.catch(() => undefined);
-      closeAllHosts();
-      await vm.stop();
-      await connection.close();
+      try {
+        await stopWorker();
+      } finally {
+        closeAllHosts();
+        await vm.stop();
+        await connection.close();
+      }
     },
   };
 }
