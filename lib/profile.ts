@@ -18,7 +18,8 @@ const absPath = z
   .regex(/^\/[^\0\n]*$/, 'must be an absolute path')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
 
-const duration = (fallback: string) =>
+/** A human duration ("90s", "5m", seconds as a number) → milliseconds, with a default. */
+export const duration = (fallback: string) =>
   z
     .union([z.string(), z.number()])
     .default(fallback)
@@ -173,8 +174,8 @@ export class ProfileError extends Error {
   }
 }
 
-export function formatZodIssues(error: z.ZodError): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(profile)'}: ${i.message}`);
+export function formatZodIssues(error: z.ZodError, root = '(profile)'): string[] {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : root}: ${i.message}`);
 }
 
 export function parseProfile(input: unknown): Profile {

@@ -220,8 +220,13 @@ export function finalStatusFrom(err: unknown): WorkflowStatus | undefined {
  * previous ended is allowed (reuse policy ALLOW_DUPLICATE).
  */
 export function startOptions(profile: Pick<Profile, 'name'>, taskQueue: string = TASK_QUEUE) {
+  return oneAtATime(hostWorkflowId(profile.name), taskQueue);
+}
+
+/** Start options for a workflow id of which at most one execution runs at a time (see startOptions). */
+export function oneAtATime(workflowId: string, taskQueue: string = TASK_QUEUE) {
   return {
-    workflowId: hostWorkflowId(profile.name),
+    workflowId,
     taskQueue,
     workflowIdConflictPolicy: 'FAIL',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',

@@ -2,3 +2,4 @@
 // Export workflow functions only (helpers live in runbook.ts and are not re-exported).
 export { upgradeHost } from './upgrade-host.js';
 export { rollbackHost } from './rollback-host.js';
+export { fleetCampaign } from './campaign.js';

@@ -15,6 +15,7 @@ import {
   ChildWorkflowFailure,
   TimeoutFailure,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   proxyActivities,
@@ -33,6 +34,7 @@ import {
   type SlotName,
   type TrialBootResult,
 } from '../lib/contract.js';
+import { hostStateSignal } from '../lib/campaign-api.js';
 import { formatDurationMs } from '../lib/duration.js';
 import type { Profile } from '../lib/profile.js';
 import {
@@ -249,8 +251,24 @@ export class Runbook {
   }
 
   setState(state: WorkflowState, waitingFor?: string): void {
+    const changed = this.status.state !== state;
     this.status.state = state;
     this.status.waitingFor = waitingFor;
+    if (changed) this.reportToParent();
+  }
+
+  /**
+   * A campaign (the parent) cannot query its children: tell it when this host starts or stops
+   * waiting (awaiting-operator counts as failed there). Only children signal, so the histories
+   * of standalone runs are unchanged.
+   */
+  private reportToParent(): void {
+    const parent = workflowInfo().parent;
+    if (!parent) return;
+    const { state, waitingFor } = this.status;
+    getExternalWorkflowHandle(parent.workflowId, parent.runId)
+      .signal(hostStateSignal, { host: this.status.host, runId: workflowInfo().runId, state, ...(waitingFor ? { waitingFor } : {}) })
+      .catch((err) => this.notice(`could not tell campaign ${parent.workflowId} that the host is ${state}: ${describeError(err)}`));
   }
 
   // -------------------------------------------------------------------------------------------

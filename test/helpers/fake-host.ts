@@ -127,7 +127,7 @@ export class FakeHost {
   }
 
   private needUp(): void {
-    if (!this.up) throw ApplicationFailure.retryable('ssh: connect to host 192.0.2.10 port 22: No route to host', 'SshUnreachable');
+    if (!this.up) throw ApplicationFailure.retryable('ssh: connect to host 192.0.2.10 port 22: No route to host', 'SshConnectError' /* as activities/ssh.ts names it */);
   }
 
   private facts(): HostFacts {

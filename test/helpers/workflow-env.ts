@@ -72,7 +72,7 @@ export function fakeProfile(overrides: Partial<ProfileInput> = {}): Profile {
 }
 
 /** A worker for `fake` on its own task queue, tuned so cancellation reaches activities fast. */
-export async function fakeWorker(env: WorkflowEnv, fake: FakeHost, taskQueue: string, identity?: string): Promise<Worker> {
+export async function fakeWorker(env: WorkflowEnv, fake: Pick<FakeHost, 'activities'>, taskQueue: string, identity?: string): Promise<Worker> {
   return createWorker({
     connection: env.connection,
     taskQueue,

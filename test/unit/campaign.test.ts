@@ -1,0 +1,117 @@
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCampaign } from '../../client/campaign-file.js';
+import { CampaignError, parseCampaignFile } from '../../lib/campaign.js';
+import { ProfileError } from '../../lib/profile.js';
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CampaignError);
+    return (e as CampaignError).problems;
+  }
+  throw new Error('expected the campaign to be rejected');
+}
+
+describe('parseCampaignFile', () => {
+  it('fills the defaults: a canary then the rest, no failures tolerated, no window, 7 days to retry', () => {
+    const c = parseCampaignFile({ name: 'web', hosts: ['web-1.yaml'] });
+    expect(c).toEqual({ name: 'web', hosts: ['web-1.yaml'], waves: [1, '100%'], failureBudget: 0, approveEachWave: false, retryWithin: 7 * 86_400_000 });
+  });
+
+  it('a full file', () => {
+    const c = parseCampaignFile({
+      name: 'db-2026',
+      hosts: ['a.yaml', 'sub/b.yaml'],
+      waves: [1, 5, '20%'],
+      failureBudget: '10%',
+      window: { days: ['sat', 'sun'], start: '22:00', end: '04:00', timezone: 'Europe/Berlin' },
+      approveEachWave: true,
+      retryWithin: '2d',
+    });
+    expect(c.waves).toEqual([1, 5, '20%']);
+    expect(c.failureBudget).toBe('10%');
+    expect(c.window).toEqual({ days: ['sat', 'sun'], start: '22:00', end: '04:00', timezone: 'Europe/Berlin' });
+    expect(c.retryWithin).toBe(2 * 86_400_000);
+    // days default to every day
+    expect(parseCampaignFile({ name: 'x', hosts: ['a'], window: { start: '01:00', end: '02:00', timezone: 'UTC' } }).window?.days).toHaveLength(7);
+  });
+
+  it('every error names its field', () => {
+    const problems = problemsOf(() =>
+      parseCampaignFile({
+        name: 'bad name',
+        hosts: [],
+        waves: [0, '150%', 'ten'],
+        failureBudget: -1,
+        window: { days: ['funday'], start: '25:00', end: '04:00', timezone: 'Mars/Olympus_Mons' },
+        approveEachWave: 'yes',
+        retryWithin: 'soon',
+        extra: 1,
+      }),
+    );
+    const fields = problems.map((p) => p.split(':')[0]);
+    for (const f of ['name', 'hosts', 'waves.0', 'waves.1', 'waves.2', 'failureBudget', 'window.days.0', 'window.start', 'window.timezone', 'approveEachWave', 'retryWithin', '(campaign)']) {
+      expect(fields, `a problem naming ${f} in:\n${problems.join('\n')}`).toContain(f);
+    }
+    expect(problems.find((p) => p.startsWith('window.timezone'))).toMatch(/IANA time zone/);
+    expect(problems.find((p) => p.startsWith('(campaign)'))).toMatch(/extra/);
+  });
+
+  it('a window must not open and close at the same time', () => {
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], window: { start: '03:00', end: '03:00', timezone: 'UTC' } }))).toEqual([
+      'window.end: must differ from start (all day: 00:00 to 24:00)',
+    ]);
+  });
+});
+
+describe('loadCampaign (files)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ab-campaign-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const example = readFileSync(new URL('../../examples/host.example.yaml', import.meta.url), 'utf8');
+  const host = (file: string, name: string, port = 22) => {
+    mkdirSync(join(dir, file, '..'), { recursive: true });
+    writeFileSync(join(dir, file), example.replace(/^name: web-1$/m, `name: ${name}`).replace(/^port: 22$/m, `port: ${port}`));
+  };
+
+  it('resolves host files relative to the campaign file and parses each with the profile parser', async () => {
+    host('hosts/web-1.yaml', 'web-1');
+    host('hosts/web-2.yaml', 'web-2');
+    writeFileSync(join(dir, 'ok.yaml'), 'name: web\nhosts: [hosts/web-1.yaml, hosts/web-2.yaml]\nwaves: [1, "50%"]\n');
+    const spec = await loadCampaign(join(dir, 'ok.yaml'));
+    expect(spec.profiles.map((p) => p.name)).toEqual(['web-1', 'web-2']);
+    expect(spec.profiles[0]!.timings.comebackDeadline).toBe(300_000);
+    expect(spec.retryWithinMs).toBe(7 * 86_400_000);
+    expect(spec).not.toHaveProperty('hosts');
+  });
+
+  it('host errors name the entry, the file and the field; a missing file is named', async () => {
+    host('bad.yaml', 'bad', 70000);
+    writeFileSync(join(dir, 'bad-hosts.yaml'), 'name: web\nhosts: [hosts/web-1.yaml, bad.yaml, missing.yaml]\n');
+    const err = await loadCampaign(join(dir, 'bad-hosts.yaml')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CampaignError);
+    expect(err).toBeInstanceOf(ProfileError); // the CLI exits 2 for both
+    const problems = (err as CampaignError).problems;
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^hosts\.1 \(bad\.yaml\): port: /);
+    expect(problems[1]).toMatch(/^hosts\.2 \(missing\.yaml\): cannot read .*missing\.yaml: ENOENT$/);
+    expect((err as Error).message).toMatch(/^invalid campaign:/);
+  });
+
+  it('two files naming the same host are refused', async () => {
+    host('dup.yaml', 'web-1');
+    writeFileSync(join(dir, 'dup-campaign.yaml'), 'name: web\nhosts: [hosts/web-1.yaml, dup.yaml]\n');
+    const err = (await loadCampaign(join(dir, 'dup-campaign.yaml')).catch((e: unknown) => e)) as CampaignError;
+    expect(err.problems).toEqual(['hosts.1 (dup.yaml): host name "web-1" is also hosts.0 (hosts/web-1.yaml)']);
+  });
+
+  it('YAML syntax errors in the campaign file are campaign errors', async () => {
+    writeFileSync(join(dir, 'syntax.yaml'), 'name: [web\n');
+    const err = await loadCampaign(join(dir, 'syntax.yaml')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CampaignError);
+    expect((err as CampaignError).problems[0]).toMatch(/syntax\.yaml: YAML/);
+  });
+});
