@@ -16,6 +16,7 @@ import {
   type WorkflowStatus,
 } from '../lib/workflow-api.js';
 import { labCommand } from '../lab/command.js';
+import { campaignCommand } from './campaign.js';
 import { loadProfile } from './profile-file.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
 import { connectClient, hostStatus, lastProfile } from './temporal.js';
@@ -57,6 +58,7 @@ export function buildCli(): Command {
     });
 
   program.addCommand(labCommand());
+  program.addCommand(campaignCommand());
 
   program
     .command('plan <profile>')

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCampaign } from '../../client/campaign-file.js';
 import { CampaignError, parseCampaignFile } from '../../lib/campaign.js';
+import { formatCampaignStatus } from '../../lib/format-campaign.js';
 import { ProfileError } from '../../lib/profile.js';
 
 function problemsOf(fn: () => unknown): string[] {
@@ -88,6 +89,13 @@ describe('loadCampaign (files)', () => {
     expect(spec).not.toHaveProperty('hosts');
   });
 
+  it('examples/campaign.example.yaml loads', async () => {
+    const spec = await loadCampaign(new URL('../../examples/campaign.example.yaml', import.meta.url).pathname);
+    expect(spec).toMatchObject({ name: 'web-trixie', waves: [1, 5, '20%'], failureBudget: '10%', approveEachWave: true });
+    expect(spec.window).toEqual({ days: ['mon', 'tue', 'wed', 'thu', 'fri'], start: '22:00', end: '04:00', timezone: 'Europe/Berlin' });
+    expect(spec.profiles.map((p) => p.name)).toEqual(['web-1']);
+  });
+
   it('host errors name the entry, the file and the field; a missing file is named', async () => {
     host('bad.yaml', 'bad', 70000);
     writeFileSync(join(dir, 'bad-hosts.yaml'), 'name: web\nhosts: [hosts/web-1.yaml, bad.yaml, missing.yaml]\n');
@@ -113,5 +121,45 @@ describe('loadCampaign (files)', () => {
     const err = await loadCampaign(join(dir, 'syntax.yaml')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CampaignError);
     expect((err as CampaignError).problems[0]).toMatch(/syntax\.yaml: YAML/);
+  });
+});
+
+describe('formatCampaignStatus', () => {
+  it('shows the waves with host states, failures against the budget and what it waits for', () => {
+    const text = formatCampaignStatus({
+      campaign: 'web',
+      state: 'halted',
+      currentWave: 2,
+      hosts: [
+        { name: 'web-1', state: 'committed', workflowId: 'ab-upgrade/web-1', attempts: 1, wave: 1 },
+        { name: 'web-2', state: 'unreachable', workflowId: 'ab-upgrade/web-2', attempts: 1, wave: 2, reason: 'inspect failed: Cannot connect [SshConnectError]' },
+        { name: 'web-3', state: 'pending', workflowId: 'ab-upgrade/web-3', attempts: 0 },
+      ],
+      waves: [
+        { number: 1, round: 1, hosts: ['web-1'], state: 'done' },
+        { number: 2, round: 1, hosts: ['web-2'], state: 'done', approvedBy: 'alice' },
+        { number: 3, round: 1, hosts: ['web-3'], state: 'pending' },
+      ],
+      failures: { count: 1, budget: 0, hosts: ['web-2'] },
+      pauseRequested: false,
+      window: { open: false, opensAt: '2026-01-03T21:00:00.000Z', closesAt: '2026-01-04T03:00:00.000Z' },
+      waitingFor: 'retry the failed hosts: ab-upgrade campaign retry-failed web',
+      reason: 'failure budget exceeded after wave 2: 1 failed (budget 0): web-2 (unreachable)',
+      notices: [],
+      startedAt: '2026-01-01T00:00:00.000Z',
+      continuedAsNew: 0,
+    });
+    expect(text.split('\n')).toEqual([
+      'campaign web: halted, wave 2 of 3; failed 1, budget 0 (web-2)',
+      'window: opens 2026-01-03T21:00:00.000Z, closes 2026-01-04T03:00:00.000Z',
+      'waves:',
+      '    1  done     round 1: web-1 committed',
+      '    2  done     round 1, approved by alice: web-2 unreachable',
+      '    3  pending  round 1: web-3',
+      'failed hosts (details: ab-upgrade status <host>):',
+      '  web-2 unreachable (attempt 1, wave 2): inspect failed: Cannot connect [SshConnectError]',
+      'reason: failure budget exceeded after wave 2: 1 failed (budget 0): web-2 (unreachable)',
+      'waiting for: retry the failed hosts: ab-upgrade campaign retry-failed web',
+    ]);
   });
 });

@@ -14,6 +14,7 @@ import {
 } from '../../lib/campaign-api.js';
 import { hostWorkflowId, type Profile } from '../../lib/profile.js';
 import { hostRecoveredSignal, rejectUpdate, startOptions, statusQuery } from '../../lib/workflow-api.js';
+import { findCampaign, scheduleCampaign } from '../../client/campaign.js';
 import { fleetCampaign, upgradeHost } from '../../workflows/index.js';
 import { FakeFleet } from '../helpers/fake-fleet.js';
 import { eventually, fakeWorker, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
@@ -266,5 +267,44 @@ describe('fleetCampaign', () => {
       for (const p of hosts) expect(fleet.host(p).count('inspectHost')).toBe(1);
       expect((await handle.describe()).runId).not.toBe(handle.firstExecutionRunId);
     });
+  });
+
+  test('campaign schedule: a Temporal Schedule that starts the campaign; its runs are found by name', async () => {
+    const fleet = new FakeFleet();
+    const hosts = fleet.addMany(2);
+    const taskQueue = uniqueName('tq');
+    const worker = await fakeWorker(env, fleet, taskQueue);
+    const name = uniqueName('scheduled');
+    const saved = process.env.AB_UPGRADE_TASK_QUEUE;
+    process.env.AB_UPGRADE_TASK_QUEUE = taskQueue;
+    try {
+      await worker.runUntil(async () => {
+        const spec = { name, profiles: fleet.profiles, waves: [1], failureBudget: 0, approveEachWave: false, retryWithinMs: 1000 };
+        const schedule = await scheduleCampaign(env.client, spec, { cron: '0 3 * * sat', timezone: 'Europe/Berlin' }, 'tester');
+        try {
+          const d = await schedule.describe();
+          expect(d.action).toMatchObject({ type: 'startWorkflow', workflowType: 'fleetCampaign', workflowId: campaignStartOptions(name).workflowId, taskQueue });
+          expect((d.action as { args: CampaignInput[] }).args[0]!.profiles.map((p) => p.name)).toEqual(hosts.map((p) => p.name));
+          expect(d.spec.timezone).toBe('Europe/Berlin');
+          expect(d.policies.overlap).toBe('SKIP');
+          // A second schedule of the same campaign is refused.
+          await expect(scheduleCampaign(env.client, spec, { cron: '0 4 * * sun' })).rejects.toThrow(/already scheduled/);
+
+          await schedule.trigger(); // as if the cron fired now
+          const handle = await eventually(() => findCampaign(env.client, name));
+          expect(handle.workflowId).toMatch(new RegExp(`^ab-upgrade-campaign/${name}-\\d{4}-`));
+          const result = await handle.result();
+          expect(result.state).toBe('done');
+          expect(result.requestedBy).toBe('schedule (created by tester)');
+          expect(result.hosts.map((h) => h.state)).toEqual(['committed', 'committed']);
+        } finally {
+          await schedule.delete();
+        }
+      });
+    } finally {
+      if (saved === undefined) delete process.env.AB_UPGRADE_TASK_QUEUE;
+      else process.env.AB_UPGRADE_TASK_QUEUE = saved;
+      fleet.dispose();
+    }
   });
 });
