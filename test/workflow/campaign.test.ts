@@ -1,5 +1,6 @@
 // fleetCampaign on a real Temporal dev server, each host a scripted fake behind one worker.
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   approveWaveUpdate,
@@ -120,6 +121,12 @@ describe('fleetCampaign', () => {
       expect(hostOf(result, stuck).state).toBe('rolled-back');
       expect(result.failures.count).toBe(2);
       for (const p of later) expect(fleet.host(p).calls).toHaveLength(0);
+
+      // Both histories replay: the campaign's, and the stuck host's with its signal to the campaign.
+      const stuckHistory = await env.client.workflow.getHandle(hostWorkflowId(stuck.name)).fetchHistory();
+      expect(stuckHistory.events?.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes).length).toBe(2); // awaiting-operator, running
+      await Worker.runReplayHistory({ workflowBundle: env.bundle }, stuckHistory, stuck.name);
+      await Worker.runReplayHistory({ workflowBundle: env.bundle }, await handle.fetchHistory(), handle.workflowId);
     });
   });
 
@@ -234,6 +241,7 @@ describe('fleetCampaign', () => {
       expect(result.state).toBe('done');
       expect(result.window?.open).toBe(true);
       expect(fleet.firstCall(host!, 'inspectHost')!).toBeGreaterThanOrEqual(opensAt);
+      await Worker.runReplayHistory({ workflowBundle: env.bundle }, await handle.fetchHistory(), handle.workflowId);
     });
   });
 
