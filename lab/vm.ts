@@ -39,6 +39,12 @@ export interface StartVmOptions {
   user?: string;
   /** 'auto' (default, or AB_LAB_ACCEL): KVM only if it actually runs a guest, else TCG. */
   accel?: 'auto' | 'kvm' | 'tcg';
+  /**
+   * TCG threading: 'single' (default) runs all vCPUs on one host thread; 'multi' gives each
+   * vCPU its own (real parallelism with cpus > 1, but Debian 13's 6.12 kernel once oopsed
+   * early in boot under it here).
+   */
+  tcgThread?: 'single' | 'multi';
   /** Bound for QEMU to come up with its QMP socket (default 30 s). */
   startTimeoutMs?: number;
   extraArgs?: string[];
@@ -212,7 +218,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
   const buildArgs = (port: number): string[] => {
     const a = [
       '-name', `ab-lab-${opts.name},process=ab-lab-${opts.name}`,
-      '-accel', useKvm ? 'kvm' : 'tcg,thread=single',
+      '-accel', useKvm ? 'kvm' : `tcg,thread=${opts.tcgThread ?? 'single'}`,
       '-machine', opts.layout === 'uefi' ? 'q35' : 'pc',
       '-m', String(memMiB),
       '-smp', String(cpus),
