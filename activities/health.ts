@@ -22,11 +22,17 @@ export function slotFromProbe(profile: Profile, rootSource: string, lsblkJson: s
   return root.path === slots.a.path ? 'a' : root.path === slots.b.path ? 'b' : null;
 }
 
-/** One bounded probe over a fresh connection (the pooled one died with the reboot). */
-export async function probeOnce(profile: Profile, timeoutMs = 10_000): Promise<ProbeResult> {
+/**
+ * One bounded probe over a fresh connection (the pooled one died with the reboot). Aborting
+ * `signal` drops the connection (the host's sshd ends the probe's commands).
+ */
+export async function probeOnce(profile: Profile, timeoutMs = 10_000, signal?: AbortSignal): Promise<ProbeResult> {
   let h: SshHost | null = null;
+  const drop = () => h?.close();
+  signal?.addEventListener('abort', drop, { once: true });
   try {
-    h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: timeoutMs });
+    h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: timeoutMs }, { signal });
+    if (signal?.aborted) throw new Error('probe aborted');
     const out = await sh(h, PROBE, [], { timeoutMs });
     const [bootId = '', rootSource = '', ...rest] = out.split('\n');
     const slot = slotFromProbe(profile, rootSource.trim(), rest.join('\n'));
@@ -36,6 +42,7 @@ export async function probeOnce(profile: Profile, timeoutMs = 10_000): Promise<P
     if ((e as Error).name === 'HostKeyMismatchError') throw e;
     return { reachable: false, bootId: null, slot: null, detail: (e as Error).message.split('\n')[0] ?? 'unreachable' };
   } finally {
+    signal?.removeEventListener('abort', drop);
     h?.close();
   }
 }
@@ -69,10 +76,14 @@ export function pollComeback(profile: Profile, bootIdBefore: string, pollInterva
     let inFlight = 0;
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    // The first answer ends the others: their handshakes and probe commands would take CPU
+    // from the host's boot (and from the health checks that follow).
+    const others = new AbortController();
     const finish = (f: () => void) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      others.abort();
       f();
     };
     const launch = () => {
@@ -80,7 +91,7 @@ export function pollComeback(profile: Profile, bootIdBefore: string, pollInterva
       if (inFlight < MAX_PROBES_IN_FLIGHT) {
         inFlight++;
         const n = ++probes;
-        probeOnce(profile, probeTimeoutMs).then(
+        probeOnce(profile, probeTimeoutMs, others.signal).then(
           (p) => {
             inFlight--;
             if (done) return;

@@ -336,7 +336,8 @@ export class SshHost {
     return `${this.target.user}@${this.target.host}:${this.target.port}`;
   }
 
-  static async connect(target: SshTarget): Promise<SshHost> {
+  /** `signal`: aborting gives up the handshake (the connection is closed at once). */
+  static async connect(target: SshTarget, opts: { signal?: AbortSignal } = {}): Promise<SshHost> {
     const where = `${target.host}:${target.port}`;
     let expected;
     try {
@@ -453,6 +454,8 @@ export class SshHost {
         host = new SshHost(target, client, presented ?? 'unknown');
         resolve(host);
       });
+      if (opts.signal?.aborted) return fail(new SshConnectError(`Connecting to ${where}: aborted`));
+      opts.signal?.addEventListener('abort', () => fail(new SshConnectError(`Connecting to ${where}: aborted`)), { once: true });
       try {
         client.connect(cfg);
       } catch (e) {

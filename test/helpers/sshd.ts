@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SshTarget } from '../../activities/ssh.js';
 import { freePort } from '../../lib/free-port.js';
+import { parseProfile, type Profile } from '../../lib/profile.js';
 
 const execFileP = promisify(execFile);
 
@@ -322,3 +323,21 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   }
 }
 
+
+/**
+ * A host profile pointing at this sshd. Its slots and data partition name devices that do not
+ * exist: this machine's root is on neither slot.
+ */
+export function sshdProfile(sshd: Sshd, overrides: Record<string, unknown> = {}): Profile {
+  return parseProfile({
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: sshd.user,
+    auth: { identityFile: sshd.identityFile },
+    hostKey: sshd.hostKeyLine,
+    slots: { a: '/dev/ab-test-missing-a', b: '/dev/ab-test-missing-b' },
+    data: { device: '/dev/ab-test-missing-data', mountPoint: '/srv' },
+    release: { source: 'debootstrap', suite: 'trixie' },
+    ...overrides,
+  });
+}

@@ -2,8 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectForBulk } from '../../activities/release.js';
 import { SshHost } from '../../activities/ssh.js';
-import { parseProfile } from '../../lib/profile.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const T = 60_000;
 let chachaOnly: Sshd;
@@ -27,16 +26,7 @@ describe('cipher preference', () => {
 
   it('opens the bulk connection with a cipher the host accepts, whatever its CPU', { timeout: T }, async () => {
     const h = await SshHost.connect(chachaOnly.target());
-    const profile = parseProfile({
-      host: '127.0.0.1',
-      port: chachaOnly.port,
-      user: chachaOnly.user,
-      auth: { identityFile: chachaOnly.identityFile },
-      hostKey: chachaOnly.hostKeyLine,
-      slots: 'auto',
-      data: { device: '/dev/vdb', mountPoint: '/srv' },
-      release: { source: 'debootstrap', suite: 'trixie' },
-    });
+    const profile = sshdProfile(chachaOnly);
     const bulk = await connectForBulk(h, profile);
     try {
       expect((await bulk.exec(['sh', '-c', 'head -c 1000000 | wc -c'], { stdin: Buffer.alloc(1_000_000, 7) })).stdout.trim()).toBe('1000000');

@@ -4,10 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awaitComeback, pollComeback } from '../../activities/health.js';
+import { awaitComeback, pollComeback, probeOnce } from '../../activities/health.js';
 import { closeAllHosts } from '../../activities/ssh.js';
-import { parseProfile } from '../../lib/profile.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const T = 60_000;
 
@@ -31,7 +30,8 @@ function startGate(targetPort: number): Promise<Gate> {
   };
   const server: Server = createServer((client) => {
     client.on('error', () => {});
-    if (!open) return void gate.held.push(client);
+    // Read and drop what the client sends (its SSH banner), so its FIN is seen and the socket closes.
+    if (!open) return void (client.resume(), gate.held.push(client));
     gate.heldWhenPassed ??= gate.held.filter((s) => !s.destroyed && !s.closed).length;
     const upstream = connect(targetPort, '127.0.0.1');
     upstream.on('error', () => client.destroy());
@@ -58,18 +58,8 @@ describe('awaitComeback', () => {
   it('answers as soon as sshd does, with probes overlapping the hung ones', { timeout: T }, async () => {
     const gate = await startGate(sshd.port);
     try {
-      const profile = parseProfile({
-        host: '127.0.0.1',
-        port: gate.port,
-        user: sshd.user,
-        auth: { identityFile: sshd.identityFile },
-        hostKey: sshd.hostKeyLine,
-        // Devices that do not exist: this machine's root is on neither "slot", which the
-        // comeback reports as an error naming the boot that answered.
-        slots: { a: '/dev/ab-test-missing-a', b: '/dev/ab-test-missing-b' },
-        data: { device: '/dev/ab-test-missing-data', mountPoint: '/srv' },
-        release: { source: 'debootstrap', suite: 'trixie' },
-      });
+      // This machine's root is on neither slot: the comeback reports that, naming the boot that answered.
+      const profile = sshdProfile(sshd, { port: gate.port });
       // Open the gate once two probes hang in it (bounded: 10 s).
       const opened = new Promise<void>((resolve) => {
         const started = Date.now();
@@ -91,16 +81,7 @@ describe('awaitComeback', () => {
 
   it('ignores the old boot and keeps polling until a new one answers', { timeout: T }, async () => {
     const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    const profile = parseProfile({
-      host: '127.0.0.1',
-      port: sshd.port,
-      user: sshd.user,
-      auth: { identityFile: sshd.identityFile },
-      hostKey: sshd.hostKeyLine,
-      slots: { a: '/dev/ab-test-missing-a', b: '/dev/ab-test-missing-b' },
-      data: { device: '/dev/ab-test-missing-data', mountPoint: '/srv' },
-      release: { source: 'debootstrap', suite: 'trixie' },
-    });
+    const profile = sshdProfile(sshd);
     // This machine never reboots, so the "old" boot keeps answering: still polling after 3 s.
     const stop = new AbortController();
     const poll = pollComeback(profile, bootId, 200, stop.signal).then(() => 'returned', (e: Error) => `rejected: ${e.message}`);
@@ -108,5 +89,21 @@ describe('awaitComeback', () => {
     expect(outcome).toBe('still polling');
     stop.abort(new Error('test over'));
     expect(await poll).toBe('rejected: test over');
+  });
+
+  it('an aborted probe drops its connection at once', { timeout: T }, async () => {
+    const gate = await startGate(sshd.port);
+    try {
+      const stop = new AbortController();
+      const probe = probeOnce(sshdProfile(sshd, { port: gate.port }), 50_000, stop.signal);
+      for (let i = 0; i < 100 && gate.held.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const held = gate.held[0]!;
+      const dropped = new Promise((r) => held.once('close', r));
+      stop.abort();
+      expect(await probe).toMatchObject({ reachable: false, detail: expect.stringMatching(/aborted/) });
+      await dropped; // the 50 s probe bound would fail the test's 60 s timeout otherwise
+    } finally {
+      await gate.close();
+    }
   });
 });
