@@ -403,10 +403,14 @@ export class SshHost {
         () => fail(new SshConnectError(`Timed out connecting to ${where}`)),
         (cfg.readyTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS) + 5_000,
       );
+      const onAbort = () => fail(new SshConnectError(`Connecting to ${where}: aborted`));
+      // Probes share one signal: a listener left behind per connection would pile up on it.
+      const unlisten = () => opts.signal?.removeEventListener('abort', onAbort);
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(guard);
+        unlisten();
         try {
           client.end();
         } catch {
@@ -425,6 +429,7 @@ export class SshHost {
           // it does present, for an honest message.
           settled = true;
           clearTimeout(guard);
+          unlisten();
           client.end();
           void presentedHostKey(target, cfg.readyTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS).then((fp) =>
             reject(
@@ -451,11 +456,12 @@ export class SshHost {
         }
         settled = true;
         clearTimeout(guard);
+        unlisten();
         host = new SshHost(target, client, presented ?? 'unknown');
         resolve(host);
       });
-      if (opts.signal?.aborted) return fail(new SshConnectError(`Connecting to ${where}: aborted`));
-      opts.signal?.addEventListener('abort', () => fail(new SshConnectError(`Connecting to ${where}: aborted`)), { once: true });
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         client.connect(cfg);
       } catch (e) {

@@ -1,11 +1,13 @@
 // awaitComeback against a real sshd behind a "booting host" gate: until the gate opens, it
 // accepts TCP connections and never answers (what QEMU's port forward, or a NAT in front of
 // a booting host, does before sshd is up). Probes must not queue behind those hung connections.
+import { getEventListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitComeback, pollComeback, probeOnce } from '../../activities/health.js';
-import { closeAllHosts } from '../../activities/ssh.js';
+import { closeAllHosts, SshHost } from '../../activities/ssh.js';
+import { freePort } from '../../lib/free-port.js';
 import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
 
 const T = 60_000;
@@ -105,5 +107,12 @@ describe('awaitComeback', () => {
     } finally {
       await gate.close();
     }
+  });
+
+  it('connections sharing one abort signal leave no listener on it', { timeout: T }, async () => {
+    const shared = new AbortController();
+    for (let i = 0; i < 3; i++) (await SshHost.connect(sshd.target(), { signal: shared.signal })).close();
+    await expect(SshHost.connect(sshd.target({ port: await freePort() }), { signal: shared.signal })).rejects.toThrow();
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
   });
 });

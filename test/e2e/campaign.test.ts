@@ -1,0 +1,59 @@
+// A fleet campaign driven through the CLI (`ab-upgrade campaign start … --follow`, as an operator
+// runs it) over two hosts: the lab VM, and a host whose SSH port has nothing behind it. Waves of
+// one and a budget of zero: the VM's wave commits it for real; the next wave's host is
+// unreachable, counts as a failure, and the campaign halts.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { CampaignStatus } from '../../lib/campaign-api.js';
+import { freePort } from '../../lib/free-port.js';
+import { hostSlot, onVm, setupLab, type LabEnv } from '../helpers/lab-env.js';
+
+const CLI = new URL('../../bin/ab-upgrade.js', import.meta.url).pathname;
+
+describe('fleet campaign on the lab VM (through the CLI)', () => {
+  let lab: LabEnv;
+  beforeAll(async () => {
+    lab = await setupLab('bios');
+  });
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  it('commits the VM in wave 1, counts the unreachable host of wave 2 and halts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ab-campaign-'));
+    const vmProfile = lab.profile();
+    // Nothing listens on its port; no power driver (the VM's QMP socket must not be its).
+    const ghost = { ...vmProfile, name: `${vmProfile.name}-ghost`, port: await freePort(), power: { driver: 'none' } };
+    writeFileSync(join(dir, 'vm.yaml'), stringify(vmProfile));
+    writeFileSync(join(dir, 'ghost.yaml'), stringify(ghost));
+    const name = `e2e-${vmProfile.name}`;
+    writeFileSync(join(dir, 'campaign.yaml'), stringify({ name, hosts: ['vm.yaml', 'ghost.yaml'], waves: [1], failureBudget: 0, retryWithin: '2s' }));
+    const env = { ...process.env, TEMPORAL_ADDRESS: lab.env.address, AB_UPGRADE_TASK_QUEUE: lab.taskQueue };
+    const cli = (...args: string[]) =>
+      promisify(execFile)('node', [CLI, 'campaign', ...args], { env, timeout: 30 * 60_000 }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+      );
+
+    const run = await cli('start', join(dir, 'campaign.yaml'), '--follow');
+    expect(run.code, run.stdout + run.stderr).toBe(1); // halted
+    expect(run.stdout).toMatch(new RegExp(`${vmProfile.name}: committed`));
+    expect(run.stdout).toMatch(new RegExp(`${ghost.name}: unreachable`));
+
+    const st = await cli('status', name, '--json');
+    const s = JSON.parse(st.stdout) as CampaignStatus;
+    expect(s.state).toBe('halted');
+    expect(Object.fromEntries(s.hosts.map((h) => [h.name, h.state]))).toEqual({ [vmProfile.name]: 'committed', [ghost.name]: 'unreachable' });
+    expect(s.failures).toMatchObject({ count: 1, budget: 0 });
+
+    // On the host itself: the new release, on slot B, committed.
+    expect(await hostSlot(lab.vm)).toBe('b');
+    expect(await onVm(lab.vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
+    expect((await onVm(lab.vm, 'grub-editenv list')).trim()).toMatch(/saved_entry=ab-upgrade-slot-b/);
+  });
+});
