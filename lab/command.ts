@@ -10,6 +10,7 @@ import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { startUpgradeAndFollow } from '../client/follow.js';
 import { formatStatus } from '../lib/format-status.js';
+import { profileFileContent } from '../lib/profile.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { startLab } from './session.js';
 import type { Layout } from './vm.js';
@@ -39,7 +40,7 @@ async function labUp(layout: Layout, o: { kexec?: boolean; debootstrap?: boolean
     ...(o.debootstrap ? { release: { source: 'debootstrap' as const, suite: 'trixie' } } : {}),
   });
   const profilePath = join(dir, `${name}.yaml`);
-  writeFileSync(profilePath, `# written by ab-upgrade lab; durations in ms\n${stringify(profile)}`);
+  writeFileSync(profilePath, `# written by ab-upgrade lab\n${stringify(profileFileContent(profile))}`);
   console.log(`lab: Debian 12 VM up, SSH on 127.0.0.1:${lab.vm.sshPort}; profile ${profilePath}`);
   return { profile, profilePath, down: () => lab.down() };
 }

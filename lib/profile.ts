@@ -166,6 +166,21 @@ export type Profile = z.output<typeof profileSchema>;
 export type PowerConfig = Profile['power'];
 export type ReleaseConfig = Profile['release'];
 
+/**
+ * A parsed profile as profile-file content (what `ab-upgrade lab` writes for the operator):
+ * durations, milliseconds once parsed, are written back with their unit, since a bare number
+ * in a profile file means seconds. parseProfile(profileFileContent(p)) gives p again.
+ */
+export function profileFileContent(p: Profile): ProfileInput {
+  const ms = (v: number) => `${v}ms`;
+  const t = p.timings;
+  return {
+    ...p,
+    health: { ...p.health, commands: p.health.commands.map((c) => ({ ...c, timeout: ms(c.timeout) })) },
+    timings: { approvalTimeout: ms(t.approvalTimeout), comebackDeadline: ms(t.comebackDeadline), pollInterval: ms(t.pollInterval), healthTimeout: ms(t.healthTimeout) },
+  };
+}
+
 /** A failed validation, worded for operators: one line per problem, each naming the field. */
 export class ProfileError extends Error {
   constructor(public readonly problems: string[]) {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { CampaignStatus } from '../../lib/campaign-api.js';
 import { freePort } from '../../lib/free-port.js';
+import { profileFileContent, type Profile } from '../../lib/profile.js';
 import { hostSlot, onVm, setupLab, type LabEnv } from '../helpers/lab-env.js';
 
 const CLI = new URL('../../bin/ab-upgrade.js', import.meta.url).pathname;
@@ -28,9 +29,9 @@ describe('fleet campaign on the lab VM (through the CLI)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ab-campaign-'));
     const vmProfile = lab.profile();
     // Nothing listens on its port; no power driver (the VM's QMP socket must not be its).
-    const ghost = { ...vmProfile, name: `${vmProfile.name}-ghost`, port: await freePort(), power: { driver: 'none' } };
-    writeFileSync(join(dir, 'vm.yaml'), stringify(vmProfile));
-    writeFileSync(join(dir, 'ghost.yaml'), stringify(ghost));
+    const ghost: Profile = { ...vmProfile, name: `${vmProfile.name}-ghost`, port: await freePort(), power: { driver: 'none' } };
+    writeFileSync(join(dir, 'vm.yaml'), stringify(profileFileContent(vmProfile)));
+    writeFileSync(join(dir, 'ghost.yaml'), stringify(profileFileContent(ghost)));
     const name = `e2e-${vmProfile.name}`;
     writeFileSync(join(dir, 'campaign.yaml'), stringify({ name, hosts: ['vm.yaml', 'ghost.yaml'], waves: [1], failureBudget: 0, retryWithin: '2s' }));
     const env = { ...process.env, TEMPORAL_ADDRESS: lab.env.address, AB_UPGRADE_TASK_QUEUE: lab.taskQueue };

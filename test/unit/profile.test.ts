@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { parseProfileText } from '../../client/profile-file.js';
-import { deviceRefSchema, hostWorkflowId, parseProfile, ProfileError, type ProfileInput } from '../../lib/profile.js';
+import { deviceRefSchema, hostWorkflowId, parseProfile, ProfileError, profileFileContent, type ProfileInput } from '../../lib/profile.js';
 
 const ED25519_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
@@ -439,3 +440,13 @@ const _typed: ProfileInput = {
   timings: { comebackDeadline: 45, approvalTimeout: '1h' },
 };
 void _typed;
+
+describe('profileFileContent', () => {
+  it('writes durations with their unit, so the file parses back to the same profile', () => {
+    const p = parseProfile({ ...goodProfile(), timings: { approvalTimeout: '30m', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: 90 } });
+    const text = stringify(profileFileContent(p));
+    expect(text).toMatch(/pollInterval: 2000ms/);
+    expect(parseProfileText(text)).toEqual(p);
+    expect(parseProfileText(text).timings.pollInterval).toBe(2000);
+  });
+});
