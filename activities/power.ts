@@ -346,9 +346,17 @@ export class RedfishPowerDriver implements PowerDriver {
   }
 
   private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
-    const password = (await readFile(this.o.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+    const password = await readFile(this.o.passwordFile, 'utf8').then(
+      (t) => t.replace(/\r?\n$/, ''),
+      (e: NodeJS.ErrnoException) => {
+        throw new PowerError(`Redfish: cannot read passwordFile ${this.o.passwordFile}: ${e.code ?? e.message}`);
+      },
+    );
     const base = new URL(this.o.url);
     const target = new URL(base.pathname.replace(/\/+$/, '') + path, base);
+    // Connection and TLS failures name the BMC and the cause (never the credentials).
+    const failed = (e: Error & { code?: string }) =>
+      e instanceof PowerError ? e : new PowerError(`Redfish ${method} ${target.host}${target.pathname}: ${e.code ? `${e.code}: ` : ''}${e.message}`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = {
       Authorization: `Basic ${Buffer.from(`${this.o.user}:${password}`).toString('base64')}`,
@@ -377,13 +385,13 @@ export class RedfishPowerDriver implements PowerDriver {
             }
             resolve({ status: res.statusCode ?? 0, json, text });
           });
-          res.on('error', reject);
+          res.on('error', (e) => reject(failed(e)));
         },
       );
       const timer = setTimeout(() => req.destroy(new PowerError(`Redfish ${method} ${target.pathname}: timed out after ${timeoutMs} ms`)), timeoutMs);
       req.on('close', () => clearTimeout(timer));
       req.on('timeout', () => req.destroy(new PowerError(`Redfish ${method} ${target.pathname}: timed out after ${timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (e) => reject(failed(e)));
       req.end(payload);
     });
   }

@@ -17,6 +17,7 @@ import {
   powerDriverFor,
   type PowerDriver,
 } from '../../activities/power.js';
+import { freePort } from '../../lib/free-port.js';
 import { parseProfile, type PowerConfig } from '../../lib/profile.js';
 
 const PASSWORD = 'S3cr3t-Pa55w0rd-do-not-leak';
@@ -389,8 +390,16 @@ describe('RedfishPowerDriver (local node:http BMC)', () => {
 
   it('a missing password file fails before anything is sent', async () => {
     const err = await rejectionOf(driver({ passwordFile: join(dir, 'missing.pw') }).reset());
-    expect(err.message).toMatch(/ENOENT/);
+    expect(err).toBeInstanceOf(PowerError);
+    expect(err.message).toBe(`Redfish: cannot read passwordFile ${join(dir, 'missing.pw')}: ENOENT`);
     expect(seen).toHaveLength(0);
+  });
+
+  it('a BMC that refuses the connection is a PowerError naming it and the cause', async () => {
+    const port = await freePort();
+    const err = await rejectionOf(driver({ url: `http://127.0.0.1:${port}` }).reset());
+    expect(err).toBeInstanceOf(PowerError);
+    expect(err.message).toMatch(new RegExp(`^Redfish POST 127\\.0\\.0\\.1:${port}/redfish/v1/Systems/System\\.Embedded\\.1/Actions/ComputerSystem\\.Reset: ECONNREFUSED`));
   });
 });
 
@@ -433,7 +442,9 @@ describe('RedfishPowerDriver over https with a self-signed certificate', () => {
     for (const insecureTls of [false, undefined]) {
       const d = new RedfishPowerDriver({ url: base, user: 'root', passwordFile, timeoutMs: 5_000, ...(insecureTls === undefined ? {} : { insecureTls }) });
       const err = await rejectionOf(d.reset());
+      expect(err).toBeInstanceOf(PowerError);
       expect(err.message).toMatch(/self[- ]signed certificate/i);
+      expect(err.message).not.toContain(readFileSync(passwordFile, 'utf8').trim());
       expect(await d.status()).toBe('unknown');
     }
     expect(seen).toHaveLength(0);
