@@ -11,11 +11,13 @@ import type { Profile } from '../lib/profile.js';
 import { fsUuid, mountSlot, readFile, sh, SPARE_MNT } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
-// Args: root, then paths. Prints "C <path>" carried, "S <path>\t<reason>" skipped, then
-// "D <sha256>  <file>" digests of every carried regular file.
+// Args: root, whether it must hold a release we installed (1/0), then paths. Prints "C <path>"
+// carried, "S <path>\t<reason>" skipped, then "D <sha256>  <file>" digests of every carried
+// regular file.
 const COPY = `
-root=$1; shift
-[ -f "$root/.ab-upgrade-release" ] || { echo "no complete release on the spare slot ($root)" >&2; exit 3; }
+root=$1; need_release=$2; shift 2
+[ "$need_release" = 0 ] || [ -f "$root/.ab-upgrade-release" ] || { echo "no complete release on the spare slot ($root)" >&2; exit 3; }
+[ -x "$root/bin/sh" ] || { echo "no system on the spare slot ($root)" >&2; exit 3; }
 for p in "$@"; do
   if [ ! -e "$p" ] && [ ! -L "$p" ]; then printf 'S %s\\tabsent on the running slot\\n' "$p"; continue; fi
   rm -rf -- "$root$p"
@@ -61,11 +63,23 @@ async function readAccounts(h: SshHost, root: string): Promise<AccountFiles> {
   return { passwd: passwd ?? '', group: group ?? '', shadow: shadow ?? '', gshadow: gshadow ?? '' };
 }
 
-export async function carryConfig(h: SshHost, profile: Profile, facts: HostFacts): Promise<CarryReport> {
+export function carryConfig(h: SshHost, profile: Profile, facts: HostFacts): Promise<CarryReport> {
+  return carryOnto(h, profile, facts, true);
+}
+
+/**
+ * The same carry onto the previous slot before a rollback: it holds the system the host ran
+ * before the upgrade (installed by us or not), so no release marker is required.
+ */
+export function carryBack(h: SshHost, profile: Profile, facts: HostFacts): Promise<CarryReport> {
+  return carryOnto(h, profile, facts, false);
+}
+
+async function carryOnto(h: SshHost, profile: Profile, facts: HostFacts, needRelease: boolean): Promise<CarryReport> {
   await mountSlot(h, facts.spare, SPARE_MNT);
   const report: CarryReport = { carried: [], regenerated: [], skipped: [], usersMerged: [], servicesEnabled: [], digests: {} };
 
-  for (const line of (await sh(h, COPY, [SPARE_MNT, ...carryList(profile)], { timeoutMs: 600_000 })).split('\n')) {
+  for (const line of (await sh(h, COPY, [SPARE_MNT, needRelease ? '1' : '0', ...carryList(profile)], { timeoutMs: 600_000 })).split('\n')) {
     if (line.startsWith('C ')) report.carried.push(line.slice(2));
     else if (line.startsWith('S ')) {
       const [path, reason] = line.slice(2).split('\t');

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FailureTypes, type HostActivities } from '../lib/contract.js';
 import type { Profile } from '../lib/profile.js';
 import { addBootEntry, commitSlot, rebootToSlot, removeBootEntry, trialBoot } from './boot.js';
-import { carryConfig, finalSync } from './carry.js';
+import { carryBack, carryConfig, finalSync } from './carry.js';
 import { awaitComeback, checkHealth, measureHostDowntime, probeOnce } from './health.js';
 import { onHost } from './host-io.js';
 import { inspectFacts } from './inspect.js';
@@ -53,6 +53,7 @@ export function createActivities(deps: ActivityDeps = { powerDriverFor }): HostA
     prepareSpare: (p, f) => onHost(p, (h) => formatSpare(h, f)),
     installRelease: (p, f) => onHost(p, (h) => installRelease(h, p, f)),
     carryConfig: (p, f) => onHost(p, (h) => carryConfig(h, p, f)),
+    carryBack: (p, f) => onHost(p, (h) => carryBack(h, p, f)),
     finalSync: (p, f, prev) => onHost(p, (h) => finalSync(h, p, f, prev)),
     addBootEntry: (p, f) => onHost(p, (h) => addBootEntry(h, p, f)),
     removeBootEntry: (p, f, e) => onHost(p, (h) => removeBootEntry(h, p, f, e)),

@@ -146,12 +146,13 @@ export function buildCli(): Command {
     .description('return a committed host to its previous slot (asks for approval unless --yes); a host name reuses the profile of its last upgrade')
     .option('-y, --yes', 'approve in advance')
     .option('--follow', 'show the phases live')
-    .action(async (target: string, o: { yes?: boolean; follow?: boolean }) => {
+    .option('--carry-back', "first copy the current slot's carried files, accounts and enabled services onto the previous slot")
+    .action(async (target: string, o: { yes?: boolean; follow?: boolean; carryBack?: boolean }) => {
       const client = await connectClient();
       const isFile = await access(target).then(() => true, () => false);
       const profile = isFile ? await loadProfile(target) : await lastProfile(client, target);
       if (!profile) throw new CliError(`${target} is neither a profile file nor a host that ab-upgrade has upgraded`);
-      const handle = await startHostWorkflow(client, 'rollbackHost', profile, !!o.yes);
+      const handle = await startHostWorkflow(client, 'rollbackHost', profile, !!o.yes, o.carryBack ? { carryBack: true } : {});
       console.log(`started rollback ${handle.workflowId}`);
       if (o.follow) {
         const s = await follow(() => handle.query(statusQuery), console.log, false);

@@ -13,9 +13,9 @@ export class AlreadyRunningError extends Error {}
 /** Same variable as the worker's (worker/main.ts), so a non-default queue is set in one place. */
 export const taskQueue = () => process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
 
-export async function startHostWorkflow(client: Client, type: keyof typeof WorkflowTypes, profile: Profile, autoApprove: boolean) {
+export async function startHostWorkflow(client: Client, type: keyof typeof WorkflowTypes, profile: Profile, autoApprove: boolean, extra: { carryBack?: boolean } = {}) {
   try {
-    return await client.workflow.start(WorkflowTypes[type], { ...startOptions(profile, taskQueue()), args: [{ profile, autoApprove, requestedBy: me() }] });
+    return await client.workflow.start(WorkflowTypes[type], { ...startOptions(profile, taskQueue()), args: [{ profile, autoApprove, requestedBy: me(), ...extra }] });
   } catch (e) {
     if (e instanceof WorkflowExecutionAlreadyStartedError)
       throw new AlreadyRunningError(

@@ -140,6 +140,8 @@ export interface HostActivities {
   /** debootstrap on the host or stream the image; heartbeats progress. */
   installRelease(profile: Profile, facts: HostFacts): Promise<InstallResult>;
   carryConfig(profile: Profile, facts: HostFacts): Promise<CarryReport>;
+  /** carryConfig onto the previous slot (a complete system of its own) before a rollback. */
+  carryBack(profile: Profile, facts: HostFacts): Promise<CarryReport>;
   /** Re-copy carried files that changed since `previous`. */
   finalSync(profile: Profile, facts: HostFacts, previous: CarryReport): Promise<CarryReport>;
   /** Add a GRUB entry for the spare on the owning slot's GRUB. */

@@ -38,7 +38,15 @@ export interface UpgradeInput {
   /** Who asked for it (shown in the status and the history). */
   requestedBy?: string;
 }
-export type RollbackInput = UpgradeInput;
+export interface RollbackInput extends UpgradeInput {
+  /**
+   * Carry the configuration back (ostree#2271): right before the reboot, the carried files,
+   * accounts and enabled services of the current slot are copied onto the previous one, so
+   * changes made since the upgrade are not lost. Off by default: a newer release's config may
+   * not suit the older one.
+   */
+  carryBack?: boolean;
+}
 
 export type WorkflowState =
   | 'running'
@@ -63,6 +71,7 @@ export type PhaseName =
   | 'prepareSpare'
   | 'installRelease'
   | 'carryConfig'
+  | 'carryBack'
   | 'addBootEntry'
   | 'approval'
   | 'finalSync'

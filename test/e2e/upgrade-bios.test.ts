@@ -98,11 +98,17 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     await plainRebootStaysOn('a');
   });
 
-  it('a later rollbackHost returns to the previous slot, which then owns the boot', async () => {
-    const handle = await start(lab, 'rollbackHost', { profile: profile(), autoApprove: true, requestedBy: 'e2e' });
+  it('a later rollbackHost returns to the previous slot, which then owns the boot; carryBack brings the changes made since', async () => {
+    // Changes made on the committed slot after the upgrade: an edited carried file, a new user.
+    await onVm(lab.vm, `echo setting=changed-after-upgrade > ${CARRIED} && useradd -m carol && echo 'carol:An0ther-Pass' | chpasswd`);
+    const carolHash = (await onVm(lab.vm, 'getent shadow carol | cut -d: -f2')).trim();
+    const handle = await start(lab, 'rollbackHost', { profile: profile(), autoApprove: true, requestedBy: 'e2e', carryBack: true });
     const s = await finalStatus(handle);
     expect(s.state, s.reason).toBe('committed');
+    expect(s.timeline.map((p) => p.phase)).toContain('carryBack');
     expect(await hostSlot(lab.vm)).toBe('b');
+    expect((await onVm(lab.vm, `cat ${CARRIED}`)).trim()).toBe('setting=changed-after-upgrade');
+    expect((await onVm(lab.vm, 'getent shadow carol | cut -d: -f2')).trim()).toBe(carolHash);
     expect((await onVm(lab.vm, 'sha256sum /srv/data/payload | cut -d" " -f1')).trim()).toBe(payloadSum);
     expect((await onVm(lab.vm, 'grub-editenv list'))).toContain('saved_entry=ab-upgrade-slot-b');
     await plainRebootStaysOn('b');

@@ -211,6 +211,10 @@ export class FakeHost {
         this.needUp();
         return carry;
       }),
+      carryBack: rec('carryBack', async () => {
+        this.needUp();
+        return carry;
+      }),
       finalSync: rec('finalSync', async () => {
         this.needUp();
         return carry;

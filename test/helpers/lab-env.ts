@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finalStatusFrom, startOptions, statusQuery, WorkflowTypes, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
+import { finalStatusFrom, startOptions, statusQuery, WorkflowTypes, type RollbackInput, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
 import { startLab, type Lab } from '../../lab/session.js';
 import type { Layout, VmHandle } from '../../lab/vm.js';
 import { eventually, setupWorkflowEnv, uniqueName, type WorkflowEnv } from './workflow-env.js';
@@ -40,7 +40,7 @@ export async function setupLab(layout: Layout, name = uniqueName(`e2e-${layout}`
 }
 
 /** Starts a workflow for the lab host; returns its handle. */
-export async function start(lab: LabEnv, type: keyof typeof WorkflowTypes, input: UpgradeInput) {
+export async function start(lab: LabEnv, type: keyof typeof WorkflowTypes, input: UpgradeInput | RollbackInput) {
   return lab.env.client.workflow.start(WorkflowTypes[type], { ...startOptions(input.profile, lab.taskQueue), args: [input] });
 }
 

@@ -1,7 +1,7 @@
 // rollbackHost: later return of a committed host to its previous slot.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { approveUpdate, startOptions, statusQuery } from '../../lib/workflow-api.js';
+import { approveUpdate, finalStatusFrom, startOptions, statusQuery } from '../../lib/workflow-api.js';
 import { rollbackHost, upgradeHost } from '../../workflows/index.js';
 import { eventually, fakeProfile, fakeWorker, newFake, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
 
@@ -84,6 +84,56 @@ test('rollbackHost whose previous slot does not come back: power reset lands on 
       expect(fake.running).toBe('b');
       expect(fake.defaultSlot).toBe('b');
       expect(fake.argsOf('commitSlot').map((a) => a[1])).toEqual(['b']); // only the upgrade's commit
+    });
+  } finally {
+    fake.dispose();
+  }
+});
+
+test('rollbackHost with carryBack carries the configuration onto the previous slot right before the reboot', async () => {
+  const fake = newFake();
+  const profile = fakeProfile();
+  const taskQueue = uniqueName('tq');
+  const worker = await fakeWorker(env, fake, taskQueue);
+  try {
+    await worker.runUntil(async () => {
+      await env.client.workflow.execute(upgradeHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true }] });
+      const result = await env.client.workflow.execute(rollbackHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true, carryBack: true }] });
+      expect(result.state).toBe('committed');
+      expect(result.timeline.map((p) => p.phase).slice(0, 4)).toEqual(['inspect', 'approval', 'carryBack', 'rebootToSlot']);
+      // Onto the previous slot: the facts' spare is slot a while b runs.
+      expect((fake.argsOf('carryBack')[0]?.[0] as { spare: { name: string } }).spare.name).toBe('a');
+      expect(result.carry?.usersMerged).toEqual(['alice']);
+      expect(fake.running).toBe('a');
+
+      // Without the option nothing is carried back.
+      await env.client.workflow.execute(rollbackHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true }] });
+      expect(fake.count('carryBack')).toBe(1);
+    });
+  } finally {
+    fake.dispose();
+  }
+});
+
+test('a failed carry-back ends the rollback before any reboot: the host stays where it is', async () => {
+  const fake = newFake();
+  const profile = fakeProfile();
+  const taskQueue = uniqueName('tq');
+  const worker = await fakeWorker(env, fake, taskQueue);
+  try {
+    await worker.runUntil(async () => {
+      await env.client.workflow.execute(upgradeHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true }] });
+      fake.script.fail = { carryBack: 'cp: No space left on device' };
+      const handle = await env.client.workflow.start(rollbackHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true, carryBack: true }] });
+      const s = await handle.result().then(
+        (r) => r,
+        (e: unknown) => finalStatusFrom(e),
+      );
+      expect(s?.state).toBe('failed');
+      expect(s?.reason).toMatch(/No space left on device/);
+      expect(fake.count('rebootToSlot')).toBe(0);
+      expect(fake.running).toBe('b');
+      expect(fake.defaultSlot).toBe('b');
     });
   } finally {
     fake.dispose();
