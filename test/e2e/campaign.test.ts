@@ -1,7 +1,7 @@
 // A fleet campaign driven through the CLI (`ab-upgrade campaign start … --follow`, as an operator
-// runs it) over two hosts: the lab VM, and a host whose SSH port has nothing behind it. Waves of
-// one and a budget of zero: the VM's wave commits it for real; the next wave's host is
-// unreachable, counts as a failure, and the campaign halts.
+// runs it) over two hosts: the lab VM, reached as an unprivileged user with sudo, and a host
+// whose SSH port has nothing behind it. Waves of one and a budget of zero: the VM's wave commits
+// it for real; the next wave's host is unreachable, counts as a failure, and the campaign halts.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,17 @@ describe('fleet campaign on the lab VM (through the CLI)', () => {
 
   it('commits the VM in wave 1, counts the unreachable host of wave 2 and halts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ab-campaign-'));
-    const vmProfile = lab.profile();
+    // As a fleet usually runs it: an unprivileged login with passwordless sudo, not root. Its
+    // home is on the root slot, so its authorized_keys must be carried for the probes after the
+    // reboot; /etc/sudoers.d is carried by default.
+    await onVm(
+      lab.vm,
+      'useradd -m -s /bin/bash deploy && install -d -o deploy -g deploy -m 700 /home/deploy/.ssh' +
+        ' && install -o deploy -g deploy -m 600 /root/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys' +
+        " && echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy && chmod 440 /etc/sudoers.d/deploy",
+    );
+    const vmProfile = lab.profile({ user: 'deploy', become: 'sudo', carry: { defaults: true, files: ['/home/deploy/.ssh'], exclude: [] } });
+    expect(vmProfile.become).toBe('sudo');
     // Nothing listens on its port; no power driver (the VM's QMP socket must not be its).
     const ghost: Profile = { ...vmProfile, name: `${vmProfile.name}-ghost`, port: await freePort(), power: { driver: 'none' } };
     writeFileSync(join(dir, 'vm.yaml'), stringify(profileFileContent(vmProfile)));
@@ -56,5 +66,7 @@ describe('fleet campaign on the lab VM (through the CLI)', () => {
     expect(await hostSlot(lab.vm)).toBe('b');
     expect(await onVm(lab.vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
     expect((await onVm(lab.vm, 'grub-editenv list')).trim()).toMatch(/saved_entry=ab-upgrade-slot-b/);
+    // The sudo login still works on the new slot, and sudo with it.
+    expect((await onVm(lab.vm, "su deploy -c 'sudo -n id -u'")).trim()).toBe('0');
   });
 });
