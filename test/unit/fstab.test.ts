@@ -44,7 +44,8 @@ describe('renderFstab', () => {
     const lines = renderFstab(input()).split('\n');
     expect(lines[0]).toBe('# /etc/fstab written by ab-upgrade for this slot');
     expect(lines[1]).toBe(`UUID=${NEW_ROOT}\t/\text4\terrors=remount-ro\t0\t1`);
-    expect(lines[2]).toBe(`UUID=${DATA}\t/srv/data\text4\tdefaults\t0\t2`);
+    // the old data line's options, dump and pass are kept
+    expect(lines[2]).toBe(`UUID=${DATA}\t/srv/data\text4\tdefaults,noatime\t0\t2`);
   });
 
   it('keeps the ESP, swap and other mounts verbatim (trimmed)', () => {
@@ -92,5 +93,64 @@ describe('renderFstab', () => {
     expect(renderFstab(input({ previous: '' }))).toBe(
       `# /etc/fstab written by ab-upgrade for this slot\nUUID=${NEW_ROOT}\t/\text4\terrors=remount-ro\t0\t1\nUUID=${DATA}\t/srv/data\text4\tdefaults\t0\t2\n`,
     );
+  });
+
+  it('keeps the old data line options, dump and pass', () => {
+    const out = renderFstab(input({ previous: 'LABEL=data /srv/data ext4 noatime,nodev,x-systemd.device-timeout=30s 1 3\n' }));
+    expect(out.split('\n')[2]).toBe(`UUID=${DATA}\t/srv/data\text4\tnoatime,nodev,x-systemd.device-timeout=30s\t1\t3`);
+  });
+
+  it('drops the old data line however it writes the mount point, never keeping it twice', () => {
+    for (const line of [
+      '/dev/vda3 /srv/data/ ext4 noatime 0 2',
+      '/dev/vda3 /srv/data// ext4 noatime 0 2',
+      '/dev/vda3 /srv/\\144ata ext4 noatime 0 2',
+    ]) {
+      const out = renderFstab(input({ previous: `${line}\n` }));
+      expect(entries(out).filter((e) => e[0] === '/dev/vda3' || e[1]!.startsWith('/srv/'))).toEqual([[`UUID=${DATA}`, '/srv/data', 'ext4', 'noatime', '0', '2']]);
+    }
+  });
+
+  it('drops the old data line however it names the data device', () => {
+    const refs = { dataRefs: ['/dev/vda3', 'LABEL=data', '/dev/disk/by-label/data'] };
+    for (const spec of [`UUID=${DATA.toUpperCase()}`, `/dev/disk/by-uuid/${DATA}`, 'LABEL=data', '/dev/vda3', '/dev/disk/by-label/data']) {
+      const out = renderFstab(input({ ...refs, previous: `${spec} /mnt/data ext4 noatime 0 2\n` }));
+      expect(out).not.toContain('/mnt/data');
+      expect(entries(out)).toHaveLength(2);
+      expect(entries(out)[1]).toEqual([`UUID=${DATA}`, '/srv/data', 'ext4', 'noatime', '0', '2']);
+    }
+  });
+
+  it('writes a data mount point with spaces as \\040 and matches the old escaped line', () => {
+    const out = renderFstab(input({ dataMountPoint: '/srv/my data', previous: 'LABEL=data /srv/my\\040data ext4 noatime 0 2\n' }));
+    expect(out.split('\n')[2]).toBe(`UUID=${DATA}\t/srv/my\\040data\text4\tnoatime\t0\t2`);
+    expect(entries(out)).toHaveLength(2);
+  });
+
+  it('keeps swap, bind, NFS, CIFS and tmpfs lines verbatim', () => {
+    const kept = [
+      'UUID=0a1b2c3d-1111-2222-3333-444455556666 none swap sw,pri=10 0 0',
+      'LABEL=swap none swap sw 0 0',
+      'none /srv/x bind 0 0',
+      '/srv/data/www /var/www none bind,nofail 0 0',
+      '/opt/tools /srv/tools none rbind 0 0',
+      'nas.example.net:/export/backup /mnt/backup nfs4 rw,hard,_netdev 0 0',
+      '//files.example.net/share /mnt/share cifs credentials=/etc/cifs.cred,_netdev 0 0',
+      'tmpfs /tmp tmpfs mode=1777,size=2G 0 0',
+    ];
+    const out = renderFstab(input({ previous: kept.join('\n') }));
+    for (const l of kept) expect(out).toContain(`\n${l}\n`);
+    expect(entries(out)).toHaveLength(2 + kept.length);
+  });
+
+  it('drops lines naming the old root device by kernel name or UUID', () => {
+    const OLD_ROOT = '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b';
+    const out = renderFstab(
+      input({
+        oldRootRefs: ['/dev/vda1', `UUID=${OLD_ROOT}`, 'PARTUUID=6f4c9d2e-01'],
+        previous: `/dev/vda1 /mnt/old ext4 noauto 0 0\nUUID=${OLD_ROOT} /mnt/old2 ext4 ro 0 0\nPARTUUID=6f4c9d2e-01 /mnt/old3 ext4 ro 0 0\n/dev/vda15 /boot/efi vfat umask=0077 0 1\n`,
+      }),
+    );
+    expect(entries(out).map((e) => e[1])).toEqual(['/', '/srv/data', '/boot/efi']);
   });
 });
