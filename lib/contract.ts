@@ -64,8 +64,14 @@ export interface CarryReport {
   usersMerged: string[];
   /** Units enabled on the old slot and enabled on the new one. */
   servicesEnabled: string[];
-  /** sha256 of every carried file at carry time, for the final sync. */
+  /**
+   * Keyed digest of every carried file at carry time, for the final sync: sha256 over a random
+   * key kept on the host, then the content, so the history (where this report is kept) reveals
+   * nothing about the files, private host keys included.
+   */
   digests: Record<string, string>;
+  /** The operator's own systemd units (files, drop-ins, masks, linked units) carried, as paths. */
+  localUnits?: string[];
   /** Set by the final sync: carried files that changed since the first carry. */
   resynced?: string[];
 }

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { carryList, DEBIAN_CARRY_DEFAULTS, REGENERATED } from '../../lib/carry.js';
+import { carryConfig, COPY, ENABLE_SERVICES } from '../../activities/carry.js';
+import type { SshHost } from '../../activities/ssh.js';
+import { carryList, changedFiles, DEBIAN_CARRY_DEFAULTS, localUnitCarry, parseLocalUnitListing, REGENERATED } from '../../lib/carry.js';
+import type { HostFacts } from '../../lib/contract.js';
+import { parseProfile } from '../../lib/profile.js';
 
 const carry = (c: Partial<{ defaults: boolean; files: string[]; exclude: string[] }> = {}) =>
   carryList({ carry: { defaults: true, files: [], exclude: [], ...c } });
@@ -88,5 +92,167 @@ describe('carryList', () => {
     const before = [...DEBIAN_CARRY_DEFAULTS];
     carry({ files: ['/etc/x'], exclude: ['/etc/ssh'] });
     expect([...DEBIAN_CARRY_DEFAULTS]).toEqual(before);
+  });
+});
+
+// What the listing script prints on a Debian host whose operator wrote units of their own.
+const LISTING = [
+  'L\t/etc/systemd/system/dbus-org.freedesktop.timesync1.service\t/lib/systemd/system/systemd-timesyncd.service\tf',
+  'L\t/etc/systemd/system/sshd.service\t/lib/systemd/system/ssh.service\tf',
+  'L\t/etc/systemd/system/display-manager.service\t/lib/systemd/system/gdm3.service\t-',
+  'F\t/etc/systemd/system/myapp.service',
+  'F\t/etc/systemd/system/backup.service',
+  'F\t/etc/systemd/system/backup.timer',
+  'F\t/etc/systemd/system/queue@.service',
+  'F\t/etc/systemd/system/vendor.service',
+  'F\t/etc/systemd/system/notes.txt',
+  'L\t/etc/systemd/system/cups.service\t/dev/null\tn',
+  'L\t/etc/systemd/system/default.target\t/lib/systemd/system/multi-user.target\tf',
+  'L\t/etc/systemd/system/app.service\t/opt/app/app.service\tf',
+  'L\t/etc/systemd/system/reports.service\t/srv/data/units/reports.service\tf',
+  'L\t/etc/systemd/system/doc.service\t/usr/share/doc/foo/examples/foo.service\tf',
+  'L\t/etc/systemd/system/old.service\t/opt/old/old.service\t-',
+  'F\t/etc/systemd/system/myapp.service.d/override.conf',
+  'F\t/etc/systemd/system/nginx.service.d/limits.conf',
+  'F\t/etc/systemd/system/vendor.service.d/10-vendor.conf',
+  'P openssh-server: /lib/systemd/system/ssh.service',
+  'P systemd-timesyncd: /lib/systemd/system/systemd-timesyncd.service',
+  'P systemd: /lib/systemd/system/multi-user.target',
+  'P vendor-agent: /etc/systemd/system/vendor.service',
+  'P vendor-agent, vendor-agent-extra: /etc/systemd/system/vendor.service.d/10-vendor.conf',
+  'P foo-doc: /usr/share/doc/foo/examples/foo.service',
+  'P diversion by dpkg-divert from: /etc/systemd/system/backup.service',
+  '',
+].join('\n');
+
+describe('local units', () => {
+  const l = parseLocalUnitListing(LISTING);
+  const r = localUnitCarry(l, '/srv/data');
+
+  it('parses files, links and dpkg -S owners (diversions are not owners)', () => {
+    expect(l.files).toHaveLength(9);
+    expect(l.links).toContainEqual({ path: '/etc/systemd/system/cups.service', target: '/dev/null', kind: 'n' });
+    expect(l.owners.get('/etc/systemd/system/vendor.service.d/10-vendor.conf')).toEqual(['vendor-agent', 'vendor-agent-extra']);
+    expect(l.owners.has('/etc/systemd/system/backup.service')).toBe(false);
+  });
+
+  it('carries what no package owns: unit files, timers, templates, drop-ins, masks, set-default, linked units', () => {
+    expect(r.carry).toEqual([
+      '/etc/systemd/system/myapp.service',
+      '/etc/systemd/system/backup.service',
+      '/etc/systemd/system/backup.timer',
+      '/etc/systemd/system/queue@.service',
+      '/etc/systemd/system/myapp.service.d/override.conf',
+      '/etc/systemd/system/nginx.service.d/limits.conf',
+      '/etc/systemd/system/cups.service',
+      '/etc/systemd/system/default.target',
+      '/etc/systemd/system/app.service',
+      '/opt/app/app.service',
+      '/etc/systemd/system/reports.service',
+      '/etc/systemd/system/doc.service',
+    ]);
+  });
+
+  it('leaves package files, aliases and non-unit files, and skips a link to a missing file', () => {
+    for (const p of ['vendor.service', 'vendor.service.d/10-vendor.conf', 'sshd.service', 'dbus-org.freedesktop.timesync1.service', 'display-manager.service', 'notes.txt'])
+      expect(r.carry).not.toContain(`/etc/systemd/system/${p}`);
+    // on the data partition or owned by a package: the link alone
+    expect(r.carry).not.toContain('/srv/data/units/reports.service');
+    expect(r.carry).not.toContain('/usr/share/doc/foo/examples/foo.service');
+    expect(r.skipped).toEqual([{ path: '/etc/systemd/system/old.service', reason: 'linked unit whose target /opt/old/old.service is missing' }]);
+  });
+
+  it('join the carry list after the profile files, honouring carry.exclude', () => {
+    const list = carryList({ carry: { defaults: true, files: ['/etc/nginx'], exclude: ['/etc/systemd/system/backup.timer'] } }, r.carry);
+    expect(list.slice(DEBIAN_CARRY_DEFAULTS.length, DEBIAN_CARRY_DEFAULTS.length + 2)).toEqual(['/etc/nginx', '/etc/systemd/system/myapp.service']);
+    expect(list).not.toContain('/etc/systemd/system/backup.timer');
+  });
+});
+
+describe('changedFiles', () => {
+  it('names files whose digest changed or that are new', () => {
+    expect(changedFiles({ '/a': '1', '/b': '2', '/gone': '3' }, { '/a': '1', '/b': '9', '/new': '4' })).toEqual(['/b', '/new']);
+  });
+});
+
+describe('carryConfig on a scripted host', () => {
+  const facts = {
+    active: { name: 'a', device: '/dev/vda1', partuuid: '6f4c9d2e-01', uuid: '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b', label: 'ab-slot-a', fstype: 'ext4', sizeBytes: 1, usedBytes: 1 },
+    spare: { name: 'b', device: '/dev/vda2', partuuid: '6f4c9d2e-02', uuid: '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a', label: 'ab-slot-b', fstype: 'ext4', sizeBytes: 1, usedBytes: null },
+    data: { device: '/dev/vda3', uuid: '3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10', fstype: 'ext4', mountPoint: '/srv/data' },
+  } as unknown as HostFacts;
+  const profile = (defaults: boolean) =>
+    parseProfile({
+      host: 'web-1',
+      auth: { agent: true },
+      hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
+      slots: 'auto',
+      data: { device: 'LABEL=data', mountPoint: '/srv/data' },
+      release: { source: 'debootstrap', suite: 'trixie' },
+      carry: { defaults },
+    });
+
+  const OLD_FSTAB = [
+    '/dev/vda1 / ext4 errors=remount-ro 0 1',
+    'LABEL=data /srv/data/ ext4 noatime,nodev 0 2',
+    'UUID=5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b /mnt/old-root ext4 noauto 0 0',
+    '/dev/vda3 /mnt/data-again ext4 noauto 0 0',
+    'UUID=0a1b2c3d-1111-2222-3333-444455556666 none swap sw 0 0',
+    '',
+  ].join('\n');
+
+  function scriptedHost() {
+    const calls: { body: string; args: string[] }[] = [];
+    const uploads: Record<string, string> = {};
+    const host = {
+      script: async (body: string, args: string[] = []) => {
+        calls.push({ body, args });
+        let stdout = '';
+        if (body.includes('local_units()')) stdout = LISTING;
+        else if (body.includes(COPY)) stdout = args.slice(4).map((p) => `C ${p}`).join('\n');
+        else if (body.includes('blkid')) stdout = '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a\n';
+        else if (body.includes('printf Y; cat')) stdout = args[0] === '/etc/fstab' ? `Y${OLD_FSTAB}` : 'N';
+        else if (body.includes(ENABLE_SERVICES)) stdout = 'E myapp.service\nE backup.timer\nE queue@1.service\n';
+        return { stdout, stderr: '', code: 0 };
+      },
+      upload: async (path: string, data: Buffer) => void (uploads[path] = data.toString()),
+    };
+    return { host: host as unknown as SshHost, calls, uploads };
+  }
+
+  it('copies the local units before the enable step, and reports them', async () => {
+    const { host, calls } = scriptedHost();
+    const report = await carryConfig(host, profile(true), facts);
+    const copyAt = calls.findIndex((c) => c.body.includes(COPY));
+    const enableAt = calls.findIndex((c) => c.body.includes(ENABLE_SERVICES));
+    expect(copyAt).toBeGreaterThan(calls.findIndex((c) => c.body.includes('local_units()')));
+    expect(enableAt).toBeGreaterThan(copyAt);
+    expect(calls[copyAt]!.args).toEqual(expect.arrayContaining(['/etc/systemd/system/myapp.service', '/etc/systemd/system/backup.timer', '/opt/app/app.service']));
+    expect(report.localUnits).toContain('/etc/systemd/system/myapp.service');
+    expect(report.localUnits).toContain('/etc/systemd/system/cups.service');
+    expect(report.servicesEnabled).toEqual(['myapp.service', 'backup.timer', 'queue@1.service']);
+    expect(report.skipped).toContainEqual({ path: '/etc/systemd/system/old.service', reason: 'linked unit whose target /opt/old/old.service is missing' });
+  });
+
+  it('carries no local units when the defaults are off', async () => {
+    const { host, calls } = scriptedHost();
+    const report = await carryConfig(host, profile(false), facts);
+    expect(calls.some((c) => c.body.includes('local_units()'))).toBe(false);
+    expect(report.localUnits).toEqual([]);
+  });
+
+  it('writes an fstab without the old root and data lines however they were named', async () => {
+    const { host, uploads } = scriptedHost();
+    await carryConfig(host, profile(true), facts);
+    const fstab = uploads['/run/ab-upgrade/spare/etc/fstab']!;
+    expect(fstab).toBe(
+      [
+        '# /etc/fstab written by ab-upgrade for this slot',
+        'UUID=8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a\t/\text4\terrors=remount-ro\t0\t1',
+        'UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10\t/srv/data\text4\tnoatime,nodev\t0\t2',
+        'UUID=0a1b2c3d-1111-2222-3333-444455556666 none swap sw 0 0',
+        '',
+      ].join('\n'),
+    );
   });
 });

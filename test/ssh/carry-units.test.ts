@@ -1,0 +1,92 @@
+// Finding the operator's own units, against a real sshd and this machine's dpkg, with a temporary
+// directory standing in for /etc/systemd/system.
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENABLE_SERVICES, listLocalUnits } from '../../activities/carry.js';
+import { sh } from '../../activities/host-io.js';
+import { closeAllHosts, SshHost } from '../../activities/ssh.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+
+const T = 60_000;
+const HAS_DPKG = existsSync('/usr/bin/dpkg-query') && existsSync('/etc/debian_version');
+let sshd: Sshd;
+let h: SshHost;
+let tmp: string;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  h = await SshHost.connect(sshd.target());
+  tmp = mkdtempSync(join(tmpdir(), 'ab-upgrade-units-'));
+}, T);
+afterAll(async () => {
+  closeAllHosts();
+  await sshd?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}, T);
+
+describe.skipIf(!HAS_DPKG)('listLocalUnits', () => {
+  it('finds unit files, drop-ins, masks and linked units no package owns; not enablement links or aliases', { timeout: T }, async () => {
+    const dir = join(tmp, 'system');
+    const data = join(tmp, 'data');
+    const opt = join(tmp, 'opt');
+    for (const d of [dir, data, opt, `${dir}/myapp.service.d`, `${dir}/nginx.service.d`, `${dir}/multi-user.target.wants`, `${dir}/timers.target.wants`])
+      mkdirSync(d, { recursive: true });
+    const unit = '[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n';
+    for (const f of ['myapp.service', 'backup.service', 'backup.timer', 'worker@.service', 'app.socket', 'watch.path', 'README'])
+      writeFileSync(join(dir, f), unit);
+    writeFileSync(join(dir, 'myapp.service.d/override.conf'), '[Service]\nRestart=always\n');
+    writeFileSync(join(dir, 'nginx.service.d/limits.conf'), '[Service]\nLimitNOFILE=65536\n');
+    symlinkSync(join(dir, 'myapp.service'), join(dir, 'multi-user.target.wants/myapp.service'));
+    symlinkSync(join(dir, 'worker@.service'), join(dir, 'multi-user.target.wants/worker@1.service'));
+    symlinkSync(join(dir, 'backup.timer'), join(dir, 'timers.target.wants/backup.timer'));
+    symlinkSync(join(dir, 'myapp.service'), join(dir, 'myapp-alias.service'));
+    symlinkSync('/lib/systemd/system/ssh.service', join(dir, 'sshd.service'));
+    symlinkSync('/dev/null', join(dir, 'cups.service'));
+    writeFileSync(join(opt, 'linked.service'), unit);
+    symlinkSync(join(opt, 'linked.service'), join(dir, 'linked.service'));
+    writeFileSync(join(data, 'ondata.service'), unit);
+    symlinkSync(join(data, 'ondata.service'), join(dir, 'ondata.service'));
+    symlinkSync('/etc/debian_version', join(dir, 'pkgfile.service')); // a file dpkg owns
+    symlinkSync(join(tmp, 'nowhere.service'), join(dir, 'gone.service'));
+
+    const r = await listLocalUnits(h, data, dir);
+    expect([...r.carry].sort()).toEqual(
+      [
+        'app.socket',
+        'backup.service',
+        'backup.timer',
+        'cups.service',
+        'linked.service',
+        'myapp.service',
+        'myapp.service.d/override.conf',
+        'nginx.service.d/limits.conf',
+        'ondata.service',
+        'pkgfile.service',
+        'watch.path',
+        'worker@.service',
+      ]
+        .map((f) => join(dir, f))
+        .concat(join(opt, 'linked.service'))
+        .sort(),
+    );
+    expect(r.skipped).toEqual([{ path: join(dir, 'gone.service'), reason: `linked unit whose target ${join(tmp, 'nowhere.service')} is missing` }]);
+  });
+
+  it('an absent directory has no local units', { timeout: T }, async () => {
+    expect(await listLocalUnits(h, '/srv', join(tmp, 'absent'))).toEqual({ carry: [], skipped: [] });
+  });
+
+  it('the enable step enables an enabled instance of a template carried to the new slot', { timeout: T }, async () => {
+    const old = join(tmp, 'old-system');
+    mkdirSync(join(old, 'multi-user.target.wants'), { recursive: true });
+    symlinkSync(join(old, 'queue@.service'), join(old, 'multi-user.target.wants/queue@mail.service'));
+    const root = join(tmp, 'new-root');
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    writeFileSync(join(root, 'etc/systemd/system/queue@.service'), '[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n');
+    const out = await sh(h, ENABLE_SERVICES, [root, old]);
+    expect(out.split('\n')).toContain('E queue@mail.service');
+    expect(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/queue@mail.service')).isSymbolicLink()).toBe(true);
+  });
+});
