@@ -1,25 +1,27 @@
 // After a reboot: is the host back (new boot_id, which slot is /), is it healthy, and how long
 // were its services down as the host itself saw it.
 import type { ComebackResult, HealthCheckResult, HealthReport, HostDowntime, ProbeResult, SlotName, TrialBootResult } from '../lib/contract.js';
-import { deviceForSource, LSBLK_COLUMNS, parseLsblk, resolveSlots } from '../lib/blockdev.js';
+import { deviceForSource, DEVICE_LINKS_SH, LSBLK_COLUMNS, parseDeviceLinks, parseLsblk, slotHolding } from '../lib/blockdev.js';
+import { profileDeviceRefs } from '../lib/layout.js';
 import type { Profile } from '../lib/profile.js';
 import { onHost, sh } from './host-io.js';
 import { cancellationSignal, heartbeat } from './progress.js';
 import { SshHost, targetFromProfile } from './ssh.js';
 
+// Boot id, root source, the /dev/… links among the arguments (the profile's references), then
+// lsblk's JSON, which runs to the end of the output.
 const PROBE = `
 cat /proc/sys/kernel/random/boot_id
 findmnt -n -o SOURCE /
+${DEVICE_LINKS_SH}
 lsblk -J -b -o ${LSBLK_COLUMNS}
 `;
 
 /** Which slot a host runs, from its root device and the profile's slot names. */
-export function slotFromProbe(profile: Profile, rootSource: string, lsblkJson: string): SlotName | null {
+export function slotFromProbe(profile: Profile, rootSource: string, lsblkJson: string, linksOut = ''): SlotName | null {
   const devices = parseLsblk(lsblkJson);
-  const slots = resolveSlots(profile.slots, devices);
   const root = deviceForSource(rootSource, devices);
-  if (!slots.ok || !root) return null;
-  return root.path === slots.a.path ? 'a' : root.path === slots.b.path ? 'b' : null;
+  return root ? slotHolding(root, profile.slots, devices, parseDeviceLinks(linksOut)) : null;
 }
 
 /**
@@ -33,9 +35,10 @@ export async function probeOnce(profile: Profile, timeoutMs = 10_000, signal?: A
   try {
     h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: timeoutMs }, { signal });
     if (signal?.aborted) throw new Error('probe aborted');
-    const out = await sh(h, PROBE, [], { timeoutMs });
+    const out = await sh(h, PROBE, profileDeviceRefs(profile), { timeoutMs });
     const [bootId = '', rootSource = '', ...rest] = out.split('\n');
-    const slot = slotFromProbe(profile, rootSource.trim(), rest.join('\n'));
+    const json = rest.findIndex((l) => l.startsWith('{'));
+    const slot = slotFromProbe(profile, rootSource.trim(), rest.slice(json).join('\n'), rest.slice(0, json).join('\n'));
     return { reachable: true, bootId: bootId.trim(), slot, detail: `root ${rootSource.trim()}` };
   } catch (e) {
     // A changed host key is not "unreachable": the caller must see it and stop.

@@ -1,12 +1,13 @@
 // Phase 1: read the host's facts with read-only commands, then let lib/layout decide.
 import type { HostFacts } from '../lib/contract.js';
-import { assessLayout, type LayoutAssessment, type RawHostFacts } from '../lib/layout.js';
-import { LSBLK_COLUMNS } from '../lib/blockdev.js';
+import { assessLayout, profileDeviceRefs, type LayoutAssessment, type RawHostFacts } from '../lib/layout.js';
+import { DEVICE_LINKS_SH, LSBLK_COLUMNS } from '../lib/blockdev.js';
 import type { Profile } from '../lib/profile.js';
 import { sh } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
-// One round trip; sections are separated by "@@name" lines. Nothing here writes.
+// One round trip; sections are separated by "@@name" lines. Nothing here writes. The
+// arguments are the profile's device references (for the /dev/… links among them).
 const GATHER = `
 sec() { printf '\\n@@%s\\n' "$1"; }
 sec hostname; hostname
@@ -23,6 +24,7 @@ sec grubenv; grub-editenv list 2>/dev/null || true
 sec etcDefaultGrub; cat /etc/default/grub 2>/dev/null || true
 sec grubCfgCustom; grep -qs 'custom.cfg' /boot/grub/grub.cfg && echo yes || echo no
 sec grubDir; findmnt -n -o SOURCE -T /boot/grub 2>/dev/null || findmnt -n -o SOURCE -T /boot
+sec deviceLinks; ${DEVICE_LINKS_SH}
 `;
 
 export function parseSections(out: string): Record<string, string> {
@@ -41,8 +43,8 @@ export function parseSections(out: string): Record<string, string> {
   return sections;
 }
 
-export async function gatherRawFacts(h: SshHost): Promise<RawHostFacts> {
-  const s = parseSections(await sh(h, GATHER, [], { timeoutMs: 60_000 }));
+export async function gatherRawFacts(h: SshHost, deviceRefs: string[]): Promise<RawHostFacts> {
+  const s = parseSections(await sh(h, GATHER, deviceRefs, { timeoutMs: 60_000 }));
   return {
     hostname: s.hostname ?? '',
     bootId: s.bootId ?? '',
@@ -58,11 +60,12 @@ export async function gatherRawFacts(h: SshHost): Promise<RawHostFacts> {
     etcDefaultGrub: s.etcDefaultGrub ?? '',
     grubCfgSourcesCustom: s.grubCfgCustom === 'yes',
     grubDirSource: s.grubDir ?? '',
+    deviceLinks: s.deviceLinks ?? '',
   };
 }
 
 export async function assessHost(h: SshHost, profile: Profile): Promise<LayoutAssessment> {
-  return assessLayout(profile, await gatherRawFacts(h), new Date().toISOString());
+  return assessLayout(profile, await gatherRawFacts(h, profileDeviceRefs(profile)), new Date().toISOString());
 }
 
 export class UnsafeLayoutError extends Error {

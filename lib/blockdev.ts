@@ -81,59 +81,148 @@ export function parseFindmnt(json: string): MountInfo[] {
   return out;
 }
 
-/** Finds the device a profile reference names; null when none matches. */
-export function resolveDeviceRef(ref: DeviceRef, devices: LsblkDevice[]): LsblkDevice | null {
-  const eq = ref.indexOf('=');
-  if (ref.startsWith('/dev/')) return devices.find((d) => d.path === ref) ?? null;
-  const key = ref.slice(0, eq);
-  const value = ref.slice(eq + 1);
-  const lower = value.toLowerCase();
-  switch (key) {
-    case 'UUID':
-      return devices.find((d) => d.uuid?.toLowerCase() === lower) ?? null;
-    case 'PARTUUID':
-      return devices.find((d) => d.partuuid?.toLowerCase() === lower) ?? null;
-    case 'LABEL':
-      return devices.find((d) => d.label === value) ?? null;
-    case 'PARTLABEL':
-      return devices.find((d) => d.partlabel === value) ?? null;
-    default:
-      return null;
+/**
+ * Host-side targets of /dev/… symlinks the profile names (/dev/disk/by-id/…, /dev/mapper/…),
+ * as `realpath -e` printed them; lsblk's PATH column knows only the canonical names.
+ */
+export type DeviceLinks = Record<string, string>;
+
+/** Prints "<ref>\t<realpath>" for each /dev/… argument; paired with parseDeviceLinks. */
+export const DEVICE_LINKS_SH = `for r in "$@"; do case $r in /dev/*) printf '%s\\t%s\\n' "$r" "$(realpath -e -- "$r" 2>/dev/null || true)" ;; esac; done`;
+
+export function parseDeviceLinks(out: string): DeviceLinks {
+  const links: DeviceLinks = {};
+  for (const line of out.split('\n')) {
+    const [ref, target] = line.split('\t');
+    if (ref && target) links[ref] = target;
   }
+  return links;
 }
 
-/** Conventional labels: prepareSpare labels the filesystem, the lab labels GPT partitions too. */
+// udev escapes characters in by-label names as \xHH (a space is \x20).
+const unescapeUdev = (s: string) => s.replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+
+/** /dev/disk/by-{uuid,partuuid,label,partlabel}/X says the same as UUID=X etc. */
+function byLinkAsKeyValue(ref: string): [string, string] | null {
+  const m = /^\/dev\/disk\/by-(uuid|partuuid|label|partlabel)\/(.+)$/.exec(ref);
+  return m ? [m[1]!.toUpperCase(), unescapeUdev(m[2]!)] : null;
+}
+
+export type RefLookup = { ok: true; device: LsblkDevice } | { ok: false; problem: string };
+
+/**
+ * The one device a reference names. Zero matches and several matches are both failures: a
+ * stray disk with the same label (a cloned disk, an attached backup) must never be taken for
+ * a slot, or it would be formatted.
+ */
+export function lookupDeviceRef(ref: string, devices: LsblkDevice[], links: DeviceLinks = {}): RefLookup {
+  const byKey = ref.startsWith('/dev/') ? byLinkAsKeyValue(ref) : ([ref.slice(0, ref.indexOf('=')), ref.slice(ref.indexOf('=') + 1)] as [string, string]);
+  let test: (d: LsblkDevice) => boolean;
+  if (!byKey) {
+    const target = links[ref];
+    test = (d) => d.path === ref || (target !== undefined && d.path === target);
+  } else {
+    const [key, value] = byKey;
+    const lower = value.toLowerCase();
+    test =
+      key === 'UUID'
+        ? (d) => d.uuid?.toLowerCase() === lower
+        : key === 'PARTUUID'
+          ? (d) => d.partuuid?.toLowerCase() === lower
+          : key === 'LABEL'
+            ? (d) => d.label === value
+            : key === 'PARTLABEL'
+              ? (d) => d.partlabel === value
+              : () => false;
+  }
+  // lsblk lists a device once per parent (multipath, RAID members): count devices, not rows.
+  const matches = [...new Map(devices.filter(test).map((d) => [d.path, d])).values()];
+  if (matches.length === 1) return { ok: true, device: matches[0]! };
+  if (matches.length === 0) return { ok: false, problem: `${ref} matches no block device` };
+  return { ok: false, problem: `${ref} is ambiguous: it matches ${matches.map((d) => d.path).join(', ')}; name the device by PARTUUID= instead` };
+}
+
+/** Finds the device a reference names; null when none or more than one matches. */
+export function resolveDeviceRef(ref: DeviceRef | string, devices: LsblkDevice[], links: DeviceLinks = {}): LsblkDevice | null {
+  const r = lookupDeviceRef(ref, devices, links);
+  return r.ok ? r.device : null;
+}
+
+/** Conventional labels: what `slots: auto` looks for (filesystem LABEL or GPT PARTLABEL). */
 export const slotLabel = (slot: SlotName) => `ab-slot-${slot}`;
+
+/**
+ * The label prepareSpare gives the spare's new filesystem: the one it has now, so a profile
+ * naming the slot by LABEL= (the operator's own label) still resolves after every transition;
+ * the conventional label only when the spare had none.
+ */
+export const spareFsLabel = (spare: { name: SlotName; label: string | null }) => spare.label || slotLabel(spare.name);
 
 export type SlotResolution =
   | { ok: true; a: LsblkDevice; b: LsblkDevice }
   | { ok: false; problem: string };
 
+/** One slot's device: the profile's reference, or for `auto` the conventional label. */
+export function lookupSlot(slots: 'auto' | { a: DeviceRef; b: DeviceRef }, slot: SlotName, devices: LsblkDevice[], links: DeviceLinks = {}): RefLookup {
+  if (slots !== 'auto') {
+    const r = lookupDeviceRef(slots[slot], devices, links);
+    return r.ok ? r : { ok: false, problem: `slots.${slot}: ${r.problem}` };
+  }
+  const l = slotLabel(slot);
+  const found = [...new Map(devices.filter((d) => d.type === 'part' && (d.partlabel === l || d.label === l)).map((d) => [d.path, d])).values()];
+  if (found.length === 1) return { ok: true, device: found[0]! };
+  return {
+    ok: false,
+    problem: found.length
+      ? `slots: auto, but ${found.map((d) => d.path).join(' and ')} are all labelled ${l}; name the slots by PARTUUID= in the profile`
+      : `no partition labelled ${l} (set slots.a/slots.b in the profile)`,
+  };
+}
+
 /**
  * Which partitions are slots a and b. `auto` looks for the conventional labels
  * (filesystem LABEL or GPT PARTLABEL `ab-slot-a` / `ab-slot-b`).
  */
-export function resolveSlots(slots: 'auto' | { a: DeviceRef; b: DeviceRef }, devices: LsblkDevice[]): SlotResolution {
-  const find = (slot: SlotName): LsblkDevice | null => {
-    if (slots !== 'auto') return resolveDeviceRef(slots[slot], devices);
-    const l = slotLabel(slot);
-    return devices.find((d) => d.type === 'part' && (d.partlabel === l || d.label === l)) ?? null;
-  };
-  const a = find('a');
-  const b = find('b');
-  const describe = (slot: SlotName) =>
-    slots === 'auto' ? `no partition labelled ${slotLabel(slot)} (set slots.a/slots.b in the profile)` : `slots.${slot}: ${slots[slot]} matches no block device`;
-  if (!a) return { ok: false, problem: describe('a') };
-  if (!b) return { ok: false, problem: describe('b') };
-  if (a.path === b.path) return { ok: false, problem: `slots.a and slots.b both resolve to ${a.path}` };
-  return { ok: true, a, b };
+export function resolveSlots(slots: 'auto' | { a: DeviceRef; b: DeviceRef }, devices: LsblkDevice[], links: DeviceLinks = {}): SlotResolution {
+  const a = lookupSlot(slots, 'a', devices, links);
+  if (!a.ok) return a;
+  const b = lookupSlot(slots, 'b', devices, links);
+  if (!b.ok) return b;
+  if (a.device.path === b.device.path) return { ok: false, problem: `slots.a and slots.b both resolve to ${a.device.path}` };
+  return { ok: true, a: a.device, b: b.device };
+}
+
+/**
+ * The slot whose device holds `root`, checking each slot on its own: one reference that does
+ * not resolve (a relabelled or missing spare) must not hide that the root is on the other.
+ */
+export function slotHolding(root: LsblkDevice, slots: 'auto' | { a: DeviceRef; b: DeviceRef }, devices: LsblkDevice[], links: DeviceLinks = {}): SlotName | null {
+  for (const s of ['a', 'b'] as const) {
+    const r = lookupSlot(slots, s, devices, links);
+    if (r.ok && r.device.path === root.path) return s;
+  }
+  return null;
+}
+
+/**
+ * A slot recorded at inspect, found again in the current device list: kernel names (/dev/sdX)
+ * may change across a reboot, a partition's PARTUUID does not and prepareSpare keeps the
+ * filesystem UUID. Null when neither identifies exactly one device.
+ */
+export function relocateSlot(slot: { partuuid: string | null; uuid: string | null }, devices: LsblkDevice[]): LsblkDevice | null {
+  for (const ref of [slot.partuuid && `PARTUUID=${slot.partuuid}`, slot.uuid && `UUID=${slot.uuid}`]) {
+    if (!ref) continue;
+    const r = lookupDeviceRef(ref, devices.filter((d) => d.type === 'part' || d.type === 'lvm' || d.type === 'disk'));
+    if (r.ok) return r.device;
+  }
+  return null;
 }
 
 /** Canonical device path of a findmnt source (which may be /dev/disk/by-uuid/… or UUID=…). */
 export function deviceForSource(rawSource: string, devices: LsblkDevice[]): LsblkDevice | null {
   // findmnt names bind mounts and btrfs subvolumes /dev/vda1[/sub]; the device is before '['.
   const source = rawSource.replace(/\[.*\]$/, '');
-  if (/^(PART)?(UUID|LABEL)=/.test(source)) return resolveDeviceRef(source as DeviceRef, devices);
+  if (/^(PART)?(UUID|LABEL)=/.test(source) || source.startsWith('/dev/disk/by-')) return resolveDeviceRef(source, devices);
   return devices.find((d) => d.path === source || `/dev/${d.name}` === source) ?? null;
 }
 

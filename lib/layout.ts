@@ -2,7 +2,7 @@
 // touch it. Every refusal is decided here, before anything is written, so `plan` and the
 // workflow's first phase give the same answer.
 import type { HostFacts, SlotFacts, SlotName } from './contract.js';
-import { deviceForSource, diskOf, parseFindmnt, parseLsblk, resolveDeviceRef, resolveSlots, type LsblkDevice } from './blockdev.js';
+import { deviceForSource, diskOf, lookupDeviceRef, parseDeviceLinks, parseFindmnt, parseLsblk, resolveSlots, type LsblkDevice } from './blockdev.js';
 import type { Profile } from './profile.js';
 
 /** Raw command outputs gathered by the inspect activity (read-only commands only). */
@@ -26,7 +26,29 @@ export interface RawHostFacts {
   grubCfgSourcesCustom: boolean;
   /** findmnt -T /boot/grub SOURCE. */
   grubDirSource: string;
+  /** DEVICE_LINKS_SH output for the profile's /dev/… references ('' when none). */
+  deviceLinks?: string;
 }
+
+/** The profile's device references, in the order inspect resolves them. */
+export const profileDeviceRefs = (p: Pick<Profile, 'slots' | 'data'>): string[] =>
+  [...(p.slots === 'auto' ? [] : [p.slots.a, p.slots.b]), p.data.device];
+
+// What a spare may hold for us to overwrite it: nothing, or a plain filesystem. Anything else
+// (an LVM PV, a LUKS container, swap, a RAID or ZFS member) is someone's data or in use.
+const OVERWRITABLE_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
+
+/** Why `dev` must not be formatted as the spare, or null. */
+export function spareContentProblem(dev: LsblkDevice, devices: LsblkDevice[]): string | null {
+  const holders = devices.filter((d) => d.pkname === dev.name).map((d) => d.path);
+  if (holders.length) return `the spare slot ${dev.path} is in use by ${holders.join(', ')}`;
+  if (dev.fstype && !OVERWRITABLE_FS.has(dev.fstype))
+    return `the spare slot ${dev.path} holds a ${dev.fstype} signature, not a filesystem we may overwrite; clear it by hand (wipefs) if it is really unused`;
+  return null;
+}
+
+/** /dev/sdX-style names are given out in probe order and may change across a reboot. */
+const isKernelName = (ref: string) => ref.startsWith('/dev/') && !/^\/dev\/(disk\/by-(uuid|partuuid|label|partlabel|id|path)\/|mapper\/)/.test(ref);
 
 export function parseOsRelease(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -69,6 +91,7 @@ export function assessLayout(profile: Profile, raw: RawHostFacts, now: string): 
   const warnings: string[] = [];
   const devices = parseLsblk(raw.lsblkJson);
   const mounts = parseFindmnt(raw.findmntJson);
+  const links = parseDeviceLinks(raw.deviceLinks ?? '');
   // Our own mounts of a slot (under /run/ab-upgrade, left by an interrupted attempt) do not count:
   // the next phase that needs the slot releases or reuses them.
   const mountsOf = (d: LsblkDevice) =>
@@ -78,8 +101,10 @@ export function assessLayout(profile: Profile, raw: RawHostFacts, now: string): 
   const rootDev = rootMount ? deviceForSource(rootMount.source, devices) : null;
   if (!rootDev) refusals.push(`cannot tell which block device holds / (findmnt says ${rootMount?.source ?? 'nothing'})`);
 
-  const slots = resolveSlots(profile.slots, devices);
+  const slots = resolveSlots(profile.slots, devices, links);
   if (!slots.ok) refusals.push(slots.problem);
+  for (const ref of profileDeviceRefs(profile).filter(isKernelName))
+    warnings.push(`${ref} is a kernel device name, which may change across a reboot; slots and data are found by PARTUUID/UUID after the first inspect, but name them by PARTUUID= in the profile`);
 
   let active: SlotName | null = null;
   if (slots.ok && rootDev) {
@@ -101,11 +126,21 @@ export function assessLayout(profile: Profile, raw: RawHostFacts, now: string): 
     if (activeDev && spareDev.size < activeDev.size)
       warnings.push(`the spare slot is smaller than the active one (${spareDev.size} < ${activeDev.size} bytes)`);
     if (spareDev.type !== 'part') refusals.push(`the spare slot ${spareDev.path} is a ${spareDev.type}, not a partition`);
+    // prepareSpare keeps the spare's UUID; a clone's copy of the active one would make every
+    // UUID= reference (fstab, GRUB's root=) ambiguous after the upgrade.
+    if (activeDev && spareDev.uuid && spareDev.uuid === activeDev.uuid)
+      refusals.push(`the spare slot ${spareDev.path} has the same filesystem UUID as the active slot (${spareDev.uuid}), as a cloned disk does; give it a new one (tune2fs -U random) first`);
+    if (spareDev.mountpoints.includes('[SWAP]')) refusals.push(`the spare slot ${spareName} (${spareDev.path}) is in use as swap`);
+    else {
+      const problem = spareContentProblem(spareDev, devices);
+      if (problem) refusals.push(problem);
+    }
   }
 
-  const dataDev = resolveDeviceRef(profile.data.device, devices);
-  if (!dataDev) refusals.push(`data.device: ${profile.data.device} matches no block device`);
-  else {
+  const dataLookup = lookupDeviceRef(profile.data.device, devices, links);
+  if (!dataLookup.ok) refusals.push(`data.device: ${dataLookup.problem}`);
+  const dataDev = dataLookup.ok ? dataLookup.device : null;
+  if (dataDev) {
     if (slots.ok && (dataDev.path === slots.a.path || dataDev.path === slots.b.path))
       refusals.push(`data.device ${dataDev.path} is one of the root slots`);
     const mounted = mountsOf(dataDev);
