@@ -13,9 +13,12 @@ root=$(findmnt -n -o SOURCE /)
 if [ "$(realpath "$root")" = "$(realpath "$dev")" ]; then echo "refusing: $dev is the running root" >&2; exit 3; fi
 if findmnt -n -S "$dev" >/dev/null; then echo "refusing: $dev is mounted" >&2; exit 3; fi
 if grep -qs "^$(realpath "$dev") " /proc/swaps; then echo "refusing: $dev is in use as swap" >&2; exit 3; fi
-if [ -n "$partuuid" ] && [ "$(lsblk -n -d -o PARTUUID "$dev")" != "$partuuid" ]; then echo "refusing: $dev no longer has PARTUUID $partuuid" >&2; exit 3; fi
-if [ -n "$uuid" ] && [ "$(blkid -p -s UUID -o value "$dev" || true)" != "$uuid" ]; then echo "refusing: $dev no longer has UUID $uuid" >&2; exit 3; fi
-sig=$(blkid -p -s TYPE -o value "$dev" || true)
+# blkid -p reads the device itself (no udev database needed); lsblk may print either case.
+lower() { tr 'A-F' 'a-f'; }
+probe() { blkid -p -s "$1" -o value "$dev" | lower || true; }
+if [ -n "$partuuid" ] && [ "$(probe PART_ENTRY_UUID)" != "$(printf %s "$partuuid" | lower)" ]; then echo "refusing: $dev no longer has PARTUUID $partuuid" >&2; exit 3; fi
+if [ -n "$uuid" ] && [ "$(probe UUID)" != "$(printf %s "$uuid" | lower)" ]; then echo "refusing: $dev no longer has UUID $uuid" >&2; exit 3; fi
+sig=$(probe TYPE)
 case "$sig" in ''|ext2|ext3|ext4|xfs|btrfs) ;; *) echo "refusing: $dev holds a $sig signature" >&2; exit 3 ;; esac
 holders=$(ls "/sys/class/block/$(basename "$(realpath "$dev")")/holders" 2>/dev/null || true)
 if [ -n "$holders" ]; then echo "refusing: $dev is in use by $holders" >&2; exit 3; fi
