@@ -1,6 +1,7 @@
 // Reading a host profile from YAML: syntax errors name the line, schema errors name the field.
+// No error quotes the file: a path given by mistake (a key, /etc/shadow) must not end up in a log.
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { parseDocument, type YAMLError } from 'yaml';
 import { parseProfile, ProfileError, type Profile } from '../lib/profile.js';
 
 export async function loadProfile(path: string): Promise<Profile> {
@@ -9,6 +10,17 @@ export async function loadProfile(path: string): Promise<Profile> {
 
 export function parseProfileText(text: string, source = 'profile'): Profile {
   return parseProfile(parseYaml(text, source));
+}
+
+/** A file that is not YAML; `where` says where each error is without words taken from the file. */
+export class YamlSyntaxError extends ProfileError {
+  constructor(
+    problems: string[],
+    readonly where: string[],
+  ) {
+    super(problems);
+    this.name = 'YamlSyntaxError';
+  }
 }
 
 /** The YAML document in `path` as plain data; unreadable files and syntax errors are ProfileErrors. */
@@ -22,8 +34,23 @@ export async function readYamlFile(path: string): Promise<unknown> {
   return parseYaml(text, path);
 }
 
+const position = (e: YAMLError) => (e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : `offset ${e.pos[0]}`);
+
 function parseYaml(text: string, source: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) throw new ProfileError(doc.errors.map((e) => `${source}: YAML ${e.message.split('\n')[0]}`));
-  return doc.toJS();
+  if (doc.errors.length) {
+    // prettyErrors appends " at line L, column C:" and a code frame quoting the source: keep
+    // the parser's own words (they name at most a character, tag or anchor) and the position.
+    const what = (e: YAMLError) => e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new YamlSyntaxError(
+      doc.errors.map((e) => `${source}: YAML ${what(e)} at ${position(e)}`),
+      doc.errors.map((e) => `${e.code} at ${position(e)}`),
+    );
+  }
+  try {
+    return doc.toJS();
+  } catch {
+    // An alias without its anchor throws here, with the alias name in the message.
+    throw new YamlSyntaxError([`${source}: YAML an alias (*name) refers to no anchor (&name)`], ['UNRESOLVED_ALIAS']);
+  }
 }

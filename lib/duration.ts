@@ -18,6 +18,18 @@ export function parseDurationMs(input: string | number): number | null {
   return consumed === text.length && consumed > 0 ? Math.round(total) : null;
 }
 
+/** Shortest duration a profile may give: tight polling loops and instant deadlines are mistakes. */
+export const MIN_DURATION_MS = 100;
+/** Longest: Node's setTimeout (2^31-1 ms, about 24.8 days); a longer delay fires at once. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Why `ms` is out of bounds for a profile duration, or null when it is within them. */
+export function durationBoundsProblem(ms: number): string | null {
+  if (!Number.isFinite(ms) || ms > MAX_DURATION_MS) return 'must be at most 24d20h31m23s (2^31-1 ms, the longest timer Node.js can run)';
+  if (ms < MIN_DURATION_MS) return `must be at least ${MIN_DURATION_MS}ms`;
+  return null;
+}
+
 /** "2m 05s"-style text for operators. */
 export function formatDurationMs(ms: number): string {
   // Round once, up front, so 119.6 s reads "2m00s" rather than "1m60s".

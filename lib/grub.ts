@@ -21,8 +21,16 @@ export interface SlotBootSpec {
 
 const GRUB_SAFE = /^[A-Za-z0-9 ._:,=/@+()-]*$/;
 
+/** Whether `value` may appear unquoted in our GRUB script; the profile schema checks kernelArgs with it. */
+export function isGrubSafe(value: string): boolean {
+  return GRUB_SAFE.test(value);
+}
+
+/** The characters isGrubSafe allows, for error messages. */
+export const GRUB_SAFE_CHARS = 'letters, digits, spaces and . _ : , = / @ + ( ) -';
+
 function assertGrubSafe(what: string, value: string): void {
-  if (!GRUB_SAFE.test(value)) throw new Error(`${what} contains characters unsafe in a GRUB script: ${JSON.stringify(value)}`);
+  if (!isGrubSafe(value)) throw new Error(`${what} contains characters unsafe in a GRUB script: ${JSON.stringify(value)}`);
 }
 
 export function renderMenuEntry(spec: SlotBootSpec): string {

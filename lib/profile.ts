@@ -2,7 +2,8 @@
 // It holds references to secrets (key paths, password files, an agent socket), never secrets,
 // because the profile travels inside workflow inputs and Temporal stores histories in clear.
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
+import { durationBoundsProblem, parseDurationMs } from './duration.js';
+import { GRUB_SAFE_CHARS, isGrubSafe } from './grub.js';
 
 /** A block device named the way fstab and blkid name it, or a /dev path. */
 export const deviceRefSchema = z
@@ -29,8 +30,51 @@ export const duration = (fallback: string) =>
         ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 90s, 5m, 1h30m)` });
         return z.NEVER;
       }
+      const bounds = durationBoundsProblem(ms);
+      if (bounds) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" ${bounds}` });
+        return z.NEVER;
+      }
       return ms;
     });
+
+/**
+ * Refuses credentials in a URL (https://user:pw@host/): the profile travels in workflow histories
+ * in clear. The message never repeats the URL, so the password is not echoed either.
+ */
+const withoutUserinfo = (instead: string) => (url: string, ctx: z.RefinementCtx) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // not a URL (an image path), or reported by .url()
+  }
+  if (parsed.username || parsed.password) {
+    ctx.addIssue({ code: 'custom', message: `must not contain a user name or password (user:password@): profiles are stored in clear; ${instead}` });
+  }
+};
+
+/** Path segments without empty and "." ones: "//boot/./efi/" → ["boot", "efi"]. */
+const segments = (p: string) => p.split('/').filter((s) => s !== '' && s !== '.');
+/** Whether `path` is `dir` or below it (by segments, so /bootx is not under /boot). */
+const isWithin = (path: string, dir: string) => {
+  const [a, b] = [segments(path), segments(dir)];
+  return b.length <= a.length && b.every((s, i) => a[i] === s);
+};
+
+/** Kernel and runtime filesystems, and the boot files the upgrade manages itself. */
+const SYSTEM_DIRS = ['/proc', '/sys', '/dev', '/run', '/boot'];
+/** Also never carried: scratch space, and Debian's symlinks into /run (carried, they would replace /run's). */
+const NOT_CARRIED = [...SYSTEM_DIRS, '/tmp', '/var/run', '/var/lock'];
+
+const mountPoint = absPath
+  .refine((p) => p !== '/', 'must not be /')
+  // fstab separates fields by blanks and would need octal escapes for them; '#' starts a comment.
+  .refine((p) => !/[\s\\#]/.test(p), 'must not contain whitespace, "\\" or "#" (fstab cannot hold them)')
+  .superRefine((p, ctx) => {
+    const dir = SYSTEM_DIRS.find((d) => isWithin(p, d));
+    if (dir) ctx.addIssue({ code: 'custom', message: `must not be ${dir} or under it (a system directory)` });
+  });
 
 /** SHA256:<base64> (as ssh-keygen -lf prints) or an OpenSSH public key line (known_hosts style). */
 export const hostKeySchema = z
@@ -49,23 +93,30 @@ const hostnameOrIp = z
   .max(253)
   .regex(/^[A-Za-z0-9.:_-]+$/, 'must be a hostname or an IP address');
 
-const debootstrapRelease = z.object({
-  source: z.literal('debootstrap'),
-  suite: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a Debian suite name such as trixie'),
-  mirror: z.string().url().default('http://deb.debian.org/debian'),
-  components: z.array(z.string().regex(/^[a-z0-9-]+$/)).default(['main']),
-  /** Extra packages beyond the kernel, GRUB, systemd and openssh-server that every slot needs. */
-  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'must be a Debian package name')).default([]),
-});
+const debootstrapRelease = z
+  .object({
+    source: z.literal('debootstrap'),
+    suite: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be a Debian suite name such as trixie'),
+    mirror: z
+      .string()
+      .url()
+      .superRefine(withoutUserinfo("give the mirror's credentials to apt on the host (/etc/apt/auth.conf.d)"))
+      .default('http://deb.debian.org/debian'),
+    components: z.array(z.string().regex(/^[a-z0-9-]+$/)).default(['main']),
+    /** Extra packages beyond the kernel, GRUB, systemd and openssh-server that every slot needs. */
+    packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'must be a Debian package name')).default([]),
+  })
+  .strict();
 
 const imageRelease = z
   .object({
     source: z.literal('image'),
     /** A path on the controller, or an http(s) URL the controller downloads from. */
-    url: z.string().min(1),
+    url: z.string().min(1).superRefine(withoutUserinfo('download the image on the controller and give its path')),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
     format: z.enum(['tar.zst', 'tar.gz', 'tar']).optional(),
   })
+  .strict()
   .transform((r) => ({ ...r, format: r.format ?? inferImageFormat(r.url) }));
 
 function inferImageFormat(url: string): 'tar.zst' | 'tar.gz' | 'tar' {
@@ -75,33 +126,50 @@ function inferImageFormat(url: string): 'tar.zst' | 'tar.gz' | 'tar' {
 }
 
 const powerSchema = z.discriminatedUnion('driver', [
-  z.object({ driver: z.literal('none') }),
-  z.object({ driver: z.literal('qmp'), socket: absPath }),
-  z.object({
-    driver: z.literal('ipmi'),
-    address: hostnameOrIp,
-    user: z.string().min(1),
-    passwordFile: absPath,
-    interface: z.enum(['lanplus', 'lan']).default('lanplus'),
-  }),
-  z.object({
-    driver: z.literal('redfish'),
-    url: z.string().url(),
-    user: z.string().min(1),
-    passwordFile: absPath,
-    systemId: z.string().min(1).default('1'),
-    insecureTls: z.boolean().default(false),
-  }),
+  z.object({ driver: z.literal('none') }).strict(),
+  z.object({ driver: z.literal('qmp'), socket: absPath }).strict(),
+  z
+    .object({
+      driver: z.literal('ipmi'),
+      address: hostnameOrIp,
+      user: z.string().min(1),
+      passwordFile: absPath,
+      interface: z.enum(['lanplus', 'lan']).default('lanplus'),
+    })
+    .strict(),
+  z
+    .object({
+      driver: z.literal('redfish'),
+      url: z
+        .string()
+        .url()
+        .superRefine(withoutUserinfo('the password belongs in passwordFile'))
+        .refine((u) => !URL.canParse(u) || /^https?:$/.test(new URL(u).protocol), 'must be an https:// URL'),
+      user: z.string().min(1),
+      passwordFile: absPath,
+      systemId: z.string().min(1).default('1'),
+      insecureTls: z.boolean().default(false),
+      /** Basic auth over http sends the BMC password in clear: only when the operator says so. */
+      allowHttp: z.boolean().default(false),
+    })
+    .strict()
+    .superRefine((r, ctx) => {
+      if (!r.allowHttp && URL.canParse(r.url) && new URL(r.url).protocol === 'http:') {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'must be https:// (http sends the BMC password in clear; set allowHttp: true to allow it)' });
+      }
+    }),
 ]);
 
-const healthCommand = z.object({
-  name: z.string().min(1).optional(),
-  /** Runs with `sh -c` on the host; it is the operator's own check, so shell syntax is allowed. */
-  run: z.string().min(1),
-  timeout: duration('60s'),
-});
+const healthCommand = z
+  .object({
+    name: z.string().min(1).optional(),
+    /** Runs with `sh -c` on the host; it is the operator's own check, so shell syntax is allowed. */
+    run: z.string().min(1),
+    timeout: duration('60s'),
+  })
+  .strict();
 
-export const profileSchema = z
+const profileObject = z
   .object({
     /** The host's name in workflow ids and the CLI; defaults to `host`. */
     name: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be letters, digits, ".", "_" or "-"').optional(),
@@ -114,6 +182,7 @@ export const profileSchema = z
         /** true: use $SSH_AUTH_SOCK; a path: that agent socket. */
         agent: z.union([z.boolean(), absPath]).optional(),
       })
+      .strict()
       .refine((a) => a.identityFile !== undefined || (a.agent !== undefined && a.agent !== false), {
         message: 'give identityFile or agent',
       }),
@@ -121,12 +190,12 @@ export const profileSchema = z
     become: z.enum(['root', 'sudo']).optional(),
     slots: z.union([
       z.literal('auto'),
-      z.object({ a: deviceRefSchema, b: deviceRefSchema }).refine((s) => s.a !== s.b, {
+      z.object({ a: deviceRefSchema, b: deviceRefSchema }).strict().refine((s) => s.a !== s.b, {
         message: 'slot a and slot b must be different devices',
         path: ['b'],
       }),
     ]),
-    data: z.object({ device: deviceRefSchema, mountPoint: absPath.refine((p) => p !== '/', 'must not be /') }),
+    data: z.object({ device: deviceRefSchema, mountPoint }).strict(),
     // discriminatedUnion, not union: zod's union reports a failed pipe (imageRelease has a
     // transform) only as "release: Invalid input", hiding which field (e.g. sha256) is wrong.
     release: z.discriminatedUnion('source', [debootstrapRelease, imageRelease]),
@@ -137,6 +206,7 @@ export const profileSchema = z
         files: z.array(absPath).default([]),
         exclude: z.array(absPath).default([]),
       })
+      .strict()
       .prefault({}),
     health: z
       .object({
@@ -144,6 +214,7 @@ export const profileSchema = z
         units: z.array(z.string().regex(/^[A-Za-z0-9:_.@-]+$/, 'must be a systemd unit name')).default([]),
         tcpPorts: z.array(z.number().int().min(1).max(65535)).default([]),
       })
+      .strict()
       .prefault({}),
     timings: z
       .object({
@@ -152,14 +223,38 @@ export const profileSchema = z
         pollInterval: duration('5s'),
         healthTimeout: duration('2m'),
       })
+      .strict()
       .prefault({}),
     reboot: z.enum(['firmware', 'kexec']).default('firmware'),
     power: powerSchema.default({ driver: 'none' }),
     /** Extra kernel command line for the new slot (e.g. console=ttyS0). */
-    kernelArgs: z.string().regex(/^[^\n'"`$;&|<>\\]*$/, 'must be plain kernel parameters').default(''),
+    // The same check GRUB rendering applies (lib/grub.ts), so plan never accepts what addBootEntry refuses.
+    kernelArgs: z.string().refine(isGrubSafe, `must be plain kernel parameters (${GRUB_SAFE_CHARS})`).default(''),
   })
-  .strict()
+  .strict();
+
+/** The top-level fields of a profile (to tell a profile with mistakes from some other file). */
+export const profileFields: readonly string[] = Object.keys(profileObject.shape);
+
+export const profileSchema = profileObject
+  .superRefine((p, ctx) => {
+    p.carry.files.forEach((f, i) => {
+      const problem = carryPathProblem(f, p.data.mountPoint);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['carry', 'files', i], message: problem });
+    });
+  })
   .transform((p) => ({ ...p, name: p.name ?? p.host, become: p.become ?? (p.user === 'root' ? 'root' : 'sudo') }));
+
+/** Why a carried path may not be carried, or null: only configuration of the running slot may be. */
+function carryPathProblem(path: string, dataMountPoint: string): string | null {
+  if (segments(path).length === 0) return 'must not be / (carry configuration files or directories, not the whole root)';
+  const dir = NOT_CARRIED.find((d) => isWithin(path, d));
+  if (dir) return `must not be ${dir} or under it (not configuration: the new slot has its own)`;
+  if (segments(dataMountPoint).length === 0) return null; // data.mountPoint "/" is reported on its own
+  if (isWithin(path, dataMountPoint)) return `must not be the data mount point ${dataMountPoint} or under it (both slots share the data partition)`;
+  if (isWithin(dataMountPoint, path)) return `must not contain the data mount point ${dataMountPoint} (the whole data partition would be copied into the slot)`;
+  return null;
+}
 
 export type ProfileInput = z.input<typeof profileSchema>;
 export type Profile = z.output<typeof profileSchema>;
@@ -172,13 +267,54 @@ export type ReleaseConfig = Profile['release'];
  * in a profile file means seconds. parseProfile(profileFileContent(p)) gives p again.
  */
 export function profileFileContent(p: Profile): ProfileInput {
-  const ms = (v: number) => `${v}ms`;
-  const t = p.timings;
-  return {
-    ...p,
-    health: { ...p.health, commands: p.health.commands.map((c) => ({ ...c, timeout: ms(c.timeout) })) },
-    timings: { approvalTimeout: ms(t.approvalTimeout), comebackDeadline: ms(t.comebackDeadline), pollInterval: ms(t.pollInterval), healthTimeout: ms(t.healthTimeout) },
+  return toFileForm(p, []) as ProfileInput;
+}
+
+const TIMINGS = ['approvalTimeout', 'comebackDeadline', 'pollInterval', 'healthTimeout'] as const;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * profileFileContent for anything claiming to be a parsed profile: a duration that is not a
+ * number of milliseconds within bounds goes to `problems` (named by its field) and is dropped;
+ * everything else is left for the schema to judge.
+ */
+function toFileForm(p: Record<string, unknown>, problems: string[]): Record<string, unknown> {
+  const ms = (field: string, v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    const bounds = typeof v === 'number' ? durationBoundsProblem(v) : 'must be a number of milliseconds (the profile is parsed already)';
+    if (bounds) {
+      problems.push(`${field}: ${typeof v === 'number' ? `${v} ms ` : ''}${bounds}`);
+      return undefined;
+    }
+    return `${v as number}ms`;
   };
+  const out: Record<string, unknown> = { ...p };
+  const { timings, health } = p;
+  if (isRecord(timings)) {
+    out.timings = { ...timings };
+    for (const k of TIMINGS) if (k in timings) (out.timings as Record<string, unknown>)[k] = ms(`timings.${k}`, timings[k]);
+  }
+  if (isRecord(health) && Array.isArray(health.commands)) {
+    const commands = health.commands.map((c: unknown, i) => (isRecord(c) && 'timeout' in c ? { ...c, timeout: ms(`health.commands.${i}.timeout`, c.timeout) } : c));
+    out.health = { ...health, commands };
+  }
+  return out;
+}
+
+/**
+ * Validates a profile that was parsed already (durations in milliseconds), as workflows and
+ * activities receive it: their input comes from whoever can reach the task queue, not only from
+ * the CLI. The same schema as for files, through profileFileContent's form; returns the profile
+ * with defaults applied, or throws a ProfileError naming each bad field.
+ */
+export function revalidateProfile(p: unknown): Profile {
+  if (!isRecord(p)) throw new ProfileError(['(profile): must be an object (a parsed host profile)']);
+  const problems: string[] = [];
+  const result = profileSchema.safeParse(toFileForm(p, problems));
+  if (!result.success) problems.push(...formatZodIssues(result.error));
+  if (problems.length) throw new ProfileError(problems);
+  return result.data!;
 }
 
 /** A failed validation, worded for operators: one line per problem, each naming the field. */
@@ -190,7 +326,18 @@ export class ProfileError extends Error {
 }
 
 export function formatZodIssues(error: z.ZodError, root = '(profile)'): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : root}: ${i.message}`);
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : root}: ${issueMessage(i)}`);
+}
+
+function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code !== 'unrecognized_keys') return i.message;
+  // Only keys that look like field names are shown: in a file that is not a profile at all
+  // (a password file, /etc/shadow), YAML reads whole lines as keys.
+  const shown = i.keys.filter((k) => /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(k)).map((k) => `"${k}"`);
+  const hidden = i.keys.length - shown.length;
+  const parts = shown.length ? [`unrecognized key${shown.length === 1 ? '' : 's'} ${shown.join(', ')}`] : [];
+  if (hidden) parts.push(`${hidden} unrecognized key${hidden === 1 ? '' : 's'} not shown (not field names)`);
+  return parts.join('; ');
 }
 
 export function parseProfile(input: unknown): Profile {

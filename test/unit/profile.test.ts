@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseProfileText } from '../../client/profile-file.js';
-import { deviceRefSchema, hostWorkflowId, parseProfile, ProfileError, profileFileContent, type ProfileInput } from '../../lib/profile.js';
+import { renderMenuEntry, slotCmdline } from '../../lib/grub.js';
+import {
+  deviceRefSchema,
+  hostWorkflowId,
+  parseProfile,
+  ProfileError,
+  profileFileContent,
+  revalidateProfile,
+  type Profile,
+  type ProfileInput,
+} from '../../lib/profile.js';
 
 const ED25519_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
 const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
@@ -210,6 +220,7 @@ describe('parseProfile: good profiles', () => {
       passwordFile: '/etc/ab-upgrade/bmc.pw',
       systemId: '1',
       insecureTls: false,
+      allowHttp: false,
     });
     expect(parseProfile({ ...minimalProfile(), power: { driver: 'qmp', socket: '/run/lab/vm1.qmp' } }).power).toEqual({
       driver: 'qmp',
@@ -448,5 +459,232 @@ describe('profileFileContent', () => {
     expect(text).toMatch(/pollInterval: 2000ms/);
     expect(parseProfileText(text)).toEqual(p);
     expect(parseProfileText(text).timings.pollInterval).toBe(2000);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hostile and careless profiles (issue 7, section 2)
+
+/** goodProfile with `patch` merged into its sections (one level deep; a new driver or source replaces the section). */
+function patched(patch: Record<string, unknown>): Record<string, unknown> {
+  const p = goodProfile();
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  for (const [k, v] of Object.entries(patch)) {
+    const cur = p[k];
+    p[k] = isObject(cur) && isObject(v) && !('driver' in v) && !('source' in v) ? { ...cur, ...v } : v;
+  }
+  return p;
+}
+
+describe('every object in the profile is strict: a typo is an error naming the section and the key', () => {
+  it.each([
+    ['health.unit', { health: { unit: ['nginx.service'] } }, 'health: unrecognized key "unit"'],
+    ['timings.comebackDeadLine', { timings: { comebackDeadLine: '10m' } }, 'timings: unrecognized key "comebackDeadLine"'],
+    ['power.adress', { power: { adress: '10.0.0.22' } }, 'power: unrecognized key "adress"'],
+    ['redfish power.insecureTLS', { power: { driver: 'redfish', url: 'https://bmc', user: 'u', passwordFile: '/etc/pw', insecureTLS: true } }, 'power: unrecognized key "insecureTLS"'],
+    ['qmp power.sockets', { power: { driver: 'qmp', socket: '/run/q', sockets: '/run/q2' } }, 'power: unrecognized key "sockets"'],
+    ['none power.address', { power: { driver: 'none', address: 'bmc' } }, 'power: unrecognized key "address"'],
+    ['carry.file', { carry: { file: ['/etc/x'] } }, 'carry: unrecognized key "file"'],
+    ['auth.identityfile', { auth: { agent: true, identityfile: '/k' } }, 'auth: unrecognized key "identityfile"'],
+    ['release.suit', { release: { suit: 'trixie' } }, 'release: unrecognized key "suit"'],
+    ['image release.sha', { release: { source: 'image', url: '/srv/i.tar', sha256: 'ab'.repeat(32), sha: 'x' } }, 'release: unrecognized key "sha"'],
+    ['data.mountpoint', { data: { mountpoint: '/srv' } }, 'data: unrecognized key "mountpoint"'],
+    ['slots.c', { slots: { a: '/dev/vda1', b: '/dev/vda2', c: '/dev/vda3' } }, 'slots: unrecognized key "c"'],
+    ['health.commands.0.timout', { health: { commands: [{ run: 'true', timout: '5s' }] } }, 'health.commands.0: unrecognized key "timout"'],
+  ])('%s', (_label, patch, problem) => {
+    expect(problemsOf(patched(patch))).toEqual([problem]);
+  });
+
+  it('names several unknown keys at once, and never shows a "key" that is a line of some other file', () => {
+    expect(problemsOf(patched({ health: { unit: [], port: 1 } }))).toEqual(['health: unrecognized keys "unit", "port"']);
+    const shadowLine = 'root:$6$rounds=5000$saltsalt$hashhashhash:19000:0:99999:7::';
+    const problems = problemsOf({ ...goodProfile(), [shadowLine]: null, sudo: true });
+    expect(problems).toEqual(['(profile): unrecognized key "sudo"; 1 unrecognized key not shown (not field names)']);
+  });
+});
+
+describe('durations are bounded: at least 100 ms, at most Node\'s 2^31-1 ms timer', () => {
+  it.each([
+    ['timings.pollInterval', { timings: { pollInterval: 0 } }, /^timings\.pollInterval: "0" must be at least 100ms$/],
+    ['timings.pollInterval', { timings: { pollInterval: '0s' } }, /^timings\.pollInterval: "0s" must be at least 100ms$/],
+    ['timings.pollInterval', { timings: { pollInterval: '50ms' } }, /^timings\.pollInterval: "50ms" must be at least 100ms$/],
+    ['timings.healthTimeout', { timings: { healthTimeout: 0.01 } }, /^timings\.healthTimeout: "0\.01" must be at least 100ms$/],
+    ['timings.comebackDeadline', { timings: { comebackDeadline: -1 } }, /^timings\.comebackDeadline: "-1" is not a duration/],
+    ['timings.comebackDeadline', { timings: { comebackDeadline: '-5m' } }, /^timings\.comebackDeadline: "-5m" is not a duration/],
+    ['timings.approvalTimeout', { timings: { approvalTimeout: 1e300 } }, /^timings\.approvalTimeout: "1e\+300" must be at most 24d20h31m23s \(2\^31-1 ms/],
+    ['timings.approvalTimeout', { timings: { approvalTimeout: '25d' } }, /^timings\.approvalTimeout: "25d" must be at most /],
+    ['timings.approvalTimeout', { timings: { approvalTimeout: '2147483648ms' } }, /^timings\.approvalTimeout: "2147483648ms" must be at most /],
+    ['timings.approvalTimeout', { timings: { approvalTimeout: `${'9'.repeat(400)}d` } }, /^timings\.approvalTimeout: "9+d" must be at most /],
+    ['health.commands.0.timeout', { health: { commands: [{ run: 'true', timeout: 0 }] } }, /^health\.commands\.0\.timeout: "0" must be at least 100ms$/],
+    ['health.commands.0.timeout', { health: { commands: [{ run: 'true', timeout: '30d' }] } }, /^health\.commands\.0\.timeout: "30d" must be at most /],
+  ])('%s: %j', (_field, patch, message) => {
+    const problems = problemsOf(patched(patch));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('accepts both bounds', () => {
+    const p = parseProfile(patched({ timings: { pollInterval: '100ms', approvalTimeout: '2147483647ms', comebackDeadline: '24d' } }));
+    expect(p.timings).toMatchObject({ pollInterval: 100, approvalTimeout: 2 ** 31 - 1, comebackDeadline: 24 * 86_400_000 });
+  });
+});
+
+describe('URLs carry no credentials; Redfish is https unless allowHttp', () => {
+  const SECRET = 'hunter2-url-secret';
+  it.each([
+    ['release.mirror', { release: { mirror: `http://apt:${SECRET}@deb.example.net/debian` } }, /^release\.mirror: must not contain a user name or password .*auth\.conf/],
+    ['release.url', { release: { source: 'image', url: `https://img:${SECRET}@images.example.net/t.tar.zst`, sha256: 'ab'.repeat(32) } }, /^release\.url: must not contain a user name or password .*give its path/],
+    ['power.url', { power: { driver: 'redfish', url: `https://root:${SECRET}@bmc.example.net`, user: 'root', passwordFile: '/etc/pw' } }, /^power\.url: must not contain a user name or password .*passwordFile/],
+    ['power.url (user only)', { power: { driver: 'redfish', url: 'https://root@bmc.example.net', user: 'root', passwordFile: '/etc/pw' } }, /^power\.url: must not contain a user name or password/],
+  ])('%s with user:password@ is refused, without echoing the password', (_label, patch, message) => {
+    const problems = problemsOf(patched(patch));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+    expect(problems[0]).not.toContain(SECRET);
+  });
+
+  const redfish = (extra: Record<string, unknown>) => ({ power: { driver: 'redfish', user: 'root', passwordFile: '/etc/ab-upgrade/bmc.pw', ...extra } });
+
+  it('refuses an http:// Redfish URL unless allowHttp: true', () => {
+    expect(problemsOf(patched(redfish({ url: 'http://bmc.example.net' })))).toEqual([
+      'power.url: must be https:// (http sends the BMC password in clear; set allowHttp: true to allow it)',
+    ]);
+    expect(problemsOf(patched(redfish({ url: 'ftp://bmc.example.net', allowHttp: true })))).toEqual(['power.url: must be an https:// URL']);
+    expect(parseProfile(patched(redfish({ url: 'http://bmc.example.net', allowHttp: true }))).power).toMatchObject({ url: 'http://bmc.example.net', allowHttp: true });
+    expect(parseProfile(patched(redfish({ url: 'https://bmc.example.net' }))).power).toMatchObject({ allowHttp: false });
+  });
+});
+
+describe('kernelArgs: the schema applies the check GRUB rendering applies', () => {
+  it.each(['acpi_osi=!Windows', 'quiet x=a#b', 'systemd.unit=*', 'a=[1]', 'x=~y'])('%j: rejected by both', (args) => {
+    // The check before this fix (plain kernel parameters, no shell metacharacters) let it through...
+    expect(/^[^\n'"`$;&|<>\\]*$/.test(args)).toBe(true);
+    // ...and addBootEntry then failed rendering it; now the profile is refused up front.
+    const render = () => renderMenuEntry({ slot: 'b', title: 'x', uuid: 'abcd-1234', kernel: '/boot/vmlinuz', initrd: null, cmdline: slotCmdline('', 'b', args) });
+    expect(render).toThrow(/unsafe in a GRUB script/);
+    const problems = problemsOf(withField(['kernelArgs'], args));
+    expect(problems).toEqual(['kernelArgs: must be plain kernel parameters (letters, digits, spaces and . _ : , = / @ + ( ) -)']);
+  });
+
+  it('what the schema accepts renders', () => {
+    const args = parseProfile(withField(['kernelArgs'], 'console=ttyS0,115200n8 net.ifnames=0 rd.luks.uuid=1234-ab systemd.unit=multi-user.target')).kernelArgs;
+    expect(() => renderMenuEntry({ slot: 'b', title: 'x', uuid: 'abcd-1234', kernel: '/boot/vmlinuz', initrd: null, cmdline: slotCmdline('', 'b', args) })).not.toThrow();
+  });
+});
+
+describe('carried paths and the data mount point are confined', () => {
+  it.each([
+    ['/', /^carry\.files\.1: must not be \/ /],
+    ['/proc/self/environ', /^carry\.files\.1: must not be \/proc or under it/],
+    ['/sys', /^carry\.files\.1: must not be \/sys or under it/],
+    ['/dev/sda', /^carry\.files\.1: must not be \/dev or under it/],
+    ['/run/sshd', /^carry\.files\.1: must not be \/run or under it/],
+    ['/boot', /^carry\.files\.1: must not be \/boot or under it/],
+    ['/boot/efi', /^carry\.files\.1: must not be \/boot or under it/],
+    ['//boot/./grub/', /^carry\.files\.1: must not be \/boot or under it/],
+    ['/tmp/x', /^carry\.files\.1: must not be \/tmp or under it/],
+    ['/var/run/x.pid', /^carry\.files\.1: must not be \/var\/run or under it/],
+    ['/srv/data', /^carry\.files\.1: must not be the data mount point \/srv\/data or under it/],
+    ['/srv/data/app.conf', /^carry\.files\.1: must not be the data mount point \/srv\/data or under it/],
+    ['/srv', /^carry\.files\.1: must not contain the data mount point \/srv\/data/],
+  ])('carry.files entry %j', (path, message) => {
+    const problems = problemsOf(withField(['carry', 'files'], ['/etc/nginx', path]));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  it('accepts configuration paths that merely look alike, and any exclusion', () => {
+    const p = parseProfile(patched({ carry: { files: ['/etc/boot.d', '/bootstrap.conf', '/srv/database', '/var/lib/app'], exclude: ['/proc', '/boot'] } }));
+    expect(p.carry.files).toEqual(['/etc/boot.d', '/bootstrap.conf', '/srv/database', '/var/lib/app']);
+  });
+
+  it.each([
+    ['/srv/my data', /must not contain whitespace, "\\" or "#" \(fstab cannot hold them\)/],
+    ['/srv/tab\there', /must not contain whitespace/],
+    ['/srv/back\\slash', /must not contain whitespace, "\\"/],
+    ['/srv/#data', /must not contain whitespace, "\\" or "#"/],
+    ['/proc/data', /must not be \/proc or under it/],
+    ['/sys', /must not be \/sys or under it/],
+    ['/dev/shm', /must not be \/dev or under it/],
+    ['/run/data', /must not be \/run or under it/],
+    ['/boot', /must not be \/boot or under it/],
+    ['/boot/efi', /must not be \/boot or under it/],
+  ])('data.mountPoint %j', (mountPoint, message) => {
+    const problems = problemsOf(patched({ data: { mountPoint }, carry: { files: [] } }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^data\.mountPoint: /);
+    expect(problems[0]).toMatch(message);
+  });
+});
+
+describe('revalidateProfile: a parsed profile (workflow or activity input) through the same schema', () => {
+  const parsed = (): Profile => parseProfile(goodProfile());
+
+  it('gives a valid parsed profile back unchanged', () => {
+    const p = parsed();
+    expect(revalidateProfile(structuredClone(p))).toEqual(p);
+    const minimal = parseProfile(minimalProfile());
+    expect(revalidateProfile(structuredClone(minimal))).toEqual(minimal);
+  });
+
+  it('refuses what the CLI would refuse, naming each field', () => {
+    const hostile = {
+      ...parsed(),
+      kernelArgs: "quiet' init=/bin/sh",
+      health: { ...parsed().health, unit: ['x'] },
+      power: { driver: 'redfish', url: 'http://attacker.example', user: 'root', passwordFile: 'id_ed25519', systemId: '1', insecureTls: false, allowHttp: false },
+    };
+    const problems = (() => {
+      try {
+        revalidateProfile(hostile);
+      } catch (e) {
+        return (e as ProfileError).problems;
+      }
+      return [];
+    })();
+    expect(problems.map((l) => l.split(':')[0]).sort()).toEqual(['health', 'kernelArgs', 'power.passwordFile', 'power.url'].sort());
+  });
+
+  it.each([
+    ['a duration given as text', { timings: { pollInterval: '5m' } }, 'timings.pollInterval: must be a number of milliseconds (the profile is parsed already)'],
+    ['a zero duration', { timings: { pollInterval: 0 } }, 'timings.pollInterval: 0 ms must be at least 100ms'],
+    ['a negative duration', { timings: { comebackDeadline: -1000 } }, 'timings.comebackDeadline: -1000 ms must be at least 100ms'],
+    ['a duration past the timer limit', { timings: { approvalTimeout: 1e300 } }, 'timings.approvalTimeout: 1e+300 ms must be at most 24d20h31m23s (2^31-1 ms, the longest timer Node.js can run)'],
+    ['a health command timeout of 0', { health: { commands: [{ run: 'true', timeout: 0 }] } }, 'health.commands.0.timeout: 0 ms must be at least 100ms'],
+  ])('%s', (_label, patch, problem) => {
+    const p = parsed() as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(patch)) p[k] = { ...(p[k] as object), ...v };
+    expect(() => revalidateProfile(p)).toThrow(ProfileError);
+    try {
+      revalidateProfile(p);
+    } catch (e) {
+      expect((e as ProfileError).problems).toEqual([problem]);
+    }
+  });
+
+  it('refuses a non-object', () => {
+    for (const v of [null, undefined, 'host: x', [], 42]) expect(() => revalidateProfile(v)).toThrow(/\(profile\): must be an object/);
+  });
+});
+
+describe('YAML errors quote nothing of the file', () => {
+  const SECRET = 'hunter2-in-the-file';
+  it.each([
+    ['a flow sequence left open', `password: [${SECRET}\nport: 22\n`],
+    ['a bad indent', `password: ${SECRET}\n  bad: indent\n`],
+    ['an unterminated quote', `password: "${SECRET}\n`],
+    ['an alias without its anchor', `password: *${SECRET}\n`],
+  ])('%s', (_label, text) => {
+    let error: unknown;
+    try {
+      parseProfileText(text, 'secret.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ProfileError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/secret\.yaml: YAML /);
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toContain('password');
   });
 });
