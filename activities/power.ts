@@ -330,6 +330,8 @@ export interface RedfishOptions {
   passwordFile: string;
   systemId?: string;
   insecureTls?: boolean;
+  /** Allow an http:// URL (basic auth in clear); refused otherwise. */
+  allowHttp?: boolean;
   timeoutMs?: number;
 }
 
@@ -345,14 +347,39 @@ export class RedfishPowerDriver implements PowerDriver {
     return `/redfish/v1/Systems/${encodeURIComponent(this.o.systemId ?? '1')}`;
   }
 
+  /** The BMC URL, checked again here: the profile reaching this activity may not have come through the CLI. */
+  private baseUrl(): URL {
+    let base: URL;
+    try {
+      base = new URL(this.o.url);
+    } catch {
+      throw new PowerError('Redfish: the BMC url is not a URL');
+    }
+    if (base.username || base.password) throw new PowerError('Redfish: the BMC url must not contain a user name or password (use user and passwordFile)');
+    if (base.protocol === 'http:' && !this.o.allowHttp) {
+      throw new PowerError(`Redfish: refusing http://${base.host}: the password would travel in clear (use https, or allowHttp: true)`);
+    }
+    if (base.protocol !== 'https:' && base.protocol !== 'http:') throw new PowerError(`Redfish: the BMC url must be https:// (got ${base.protocol})`);
+    return base;
+  }
+
+  /**
+   * The password: the file's one line. Anything longer (a private key, a config file) is
+   * refused without a word of it, so a wrong path cannot send some other secret to the BMC.
+   */
+  private async password(): Promise<string> {
+    const file = this.o.passwordFile;
+    const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new PowerError(`Redfish: cannot read passwordFile ${file}: ${e.code ?? e.message}`);
+    });
+    const lines = text.split(/\r?\n/).filter((l) => l !== '');
+    if (lines.length > 1) throw new PowerError(`Redfish: passwordFile ${file} has ${lines.length} lines; it must hold the password alone, on one line`);
+    return lines[0] ?? '';
+  }
+
   private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown; text: string }> {
-    const password = await readFile(this.o.passwordFile, 'utf8').then(
-      (t) => t.replace(/\r?\n$/, ''),
-      (e: NodeJS.ErrnoException) => {
-        throw new PowerError(`Redfish: cannot read passwordFile ${this.o.passwordFile}: ${e.code ?? e.message}`);
-      },
-    );
-    const base = new URL(this.o.url);
+    const base = this.baseUrl();
+    const password = await this.password();
     const target = new URL(base.pathname.replace(/\/+$/, '') + path, base);
     // Connection and TLS failures name the BMC and the cause (never the credentials).
     const failed = (e: Error & { code?: string }) =>
@@ -452,6 +479,7 @@ export function powerDriverFor(config: PowerConfig): PowerDriver | null {
         passwordFile: config.passwordFile,
         systemId: config.systemId,
         insecureTls: config.insecureTls,
+        allowHttp: config.allowHttp,
       });
   }
 }

@@ -297,7 +297,7 @@ describe('RedfishPowerDriver (local node:http BMC)', () => {
   });
 
   const driver = (extra: Partial<ConstructorParameters<typeof RedfishPowerDriver>[0]> = {}) =>
-    new RedfishPowerDriver({ url: base, user: 'root', passwordFile, systemId: 'System.Embedded.1', timeoutMs: 5_000, ...extra });
+    new RedfishPowerDriver({ url: base, user: 'root', passwordFile, systemId: 'System.Embedded.1', timeoutMs: 5_000, allowHttp: true, ...extra });
 
   it('POSTs ComputerSystem.Reset with ResetType ForceRestart / ForceOff / On', async () => {
     const d = driver();
@@ -344,7 +344,7 @@ describe('RedfishPowerDriver (local node:http BMC)', () => {
   });
 
   it('defaults the system id to 1, URL-encodes it, and keeps a path prefix of the base URL', async () => {
-    await new RedfishPowerDriver({ url: base, user: 'root', passwordFile }).reset();
+    await new RedfishPowerDriver({ url: base, user: 'root', passwordFile, allowHttp: true }).reset();
     await driver({ systemId: 'node 1/a' }).reset();
     await driver({ url: `${base}/bmc7/` }).status();
     expect(seen.map((r) => r.url)).toEqual([
@@ -393,6 +393,41 @@ describe('RedfishPowerDriver (local node:http BMC)', () => {
     expect(err).toBeInstanceOf(PowerError);
     expect(err.message).toBe(`Redfish: cannot read passwordFile ${join(dir, 'missing.pw')}: ENOENT`);
     expect(seen).toHaveLength(0);
+  });
+
+  it('http:// is refused unless allowHttp, before the password file is read or anything is sent', async () => {
+    for (const allowHttp of [false, undefined]) {
+      const err = await rejectionOf(driver({ allowHttp, passwordFile: join(dir, 'missing.pw') }).reset());
+      expect(err).toBeInstanceOf(PowerError);
+      expect(err.message).toMatch(/^Redfish: refusing http:\/\/127\.0\.0\.1:\d+: the password would travel in clear \(use https, or allowHttp: true\)$/);
+      expect(await driver({ allowHttp }).status()).toBe('unknown');
+    }
+    expect(seen).toHaveLength(0);
+  });
+
+  it('a URL with credentials in it is refused without repeating them', async () => {
+    const url = base.replace('http://', 'http://root:url-pw-hunter2@');
+    const err = await rejectionOf(driver({ url }).reset());
+    expect(err).toBeInstanceOf(PowerError);
+    expect(err.message).toBe('Redfish: the BMC url must not contain a user name or password (use user and passwordFile)');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('a password file of more than one line (a private key) is refused, naming the file and none of its content', async () => {
+    const key = join(dir, 'id_ed25519');
+    const lines = ['-----BEGIN OPENSSH PRIVATE KEY-----', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW', '-----END OPENSSH PRIVATE KEY-----'];
+    writeFileSync(key, lines.join('\n') + '\n', { mode: 0o600 });
+    const err = await rejectionOf(driver({ passwordFile: key }).reset());
+    expect(err).toBeInstanceOf(PowerError);
+    expect(err.message).toBe(`Redfish: passwordFile ${key} has 3 lines; it must hold the password alone, on one line`);
+    for (const l of lines) expect(err.message).not.toContain(l);
+    expect(seen).toHaveLength(0);
+    // Two non-empty lines are enough to refuse; blank lines and a final CRLF are not.
+    writeFileSync(passwordFile, 'first\nsecond\n');
+    expect((await rejectionOf(driver().reset())).message).toMatch(/has 2 lines/);
+    writeFileSync(passwordFile, `\n${PASSWORD}\r\n\n`);
+    await driver().reset();
+    expect(seen.at(-1)!.headers.authorization).toBe(basic('root', PASSWORD));
   });
 
   it('a BMC that refuses the connection is a PowerError naming it and the cause', async () => {
@@ -675,7 +710,7 @@ describe('powerDriverFor', () => {
   });
 
   it('redfish → RedfishPowerDriver', () => {
-    const d = powerDriverFor({ driver: 'redfish', url: 'https://bmc.example', user: 'root', passwordFile: pw, systemId: '1', insecureTls: false });
+    const d = powerDriverFor({ driver: 'redfish', url: 'https://bmc.example', user: 'root', passwordFile: pw, systemId: '1', insecureTls: false, allowHttp: false });
     expect(d).toBeInstanceOf(RedfishPowerDriver);
   });
 
@@ -711,7 +746,7 @@ describe('powerDriverFor', () => {
       expect(await ipmi!.status()).toBe('on');
       expect(readFileSync(argvLog, 'utf8').trim()).toBe(`-I lanplus -H 10.0.0.21 -U ADMIN -f ${passwordFile} chassis power status`);
 
-      const redfish = powerDriverFor(parsedPower({ driver: 'redfish', url: `http://127.0.0.1:${port}`, user: 'root', passwordFile }));
+      const redfish = powerDriverFor(parsedPower({ driver: 'redfish', url: `http://127.0.0.1:${port}`, user: 'root', passwordFile, allowHttp: true }));
       await redfish!.reset();
       expect(await redfish!.status()).toBe('off');
       expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
