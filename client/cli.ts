@@ -2,10 +2,13 @@
 // errors as sentences; --json gives machine-readable output where it makes sense.
 import { Command, Option } from 'commander';
 import { assessHost, presentPaths } from '../activities/inspect.js';
+import { gatherPreflight } from '../activities/preflight.js';
+import { basePackages } from '../activities/release.js';
 import { closeAllHosts, SshHost, targetFromProfile } from '../activities/ssh.js';
 import { carryList } from '../lib/carry.js';
 import { formatStatus } from '../lib/format-status.js';
 import { renderPlan } from '../lib/plan.js';
+import { preflight } from '../lib/preflight.js';
 import { hostWorkflowId, ProfileError, type Profile } from '../lib/profile.js';
 import {
   approveUpdate,
@@ -29,12 +32,26 @@ class CliError extends Error {
   }
 }
 
+/** `plan`: read-only facts, the plan and its pre-flight report; not ok when inspect refuses or an inhibitor is found. */
 export async function planHost(profile: Profile): Promise<{ text: string; ok: boolean; json: unknown }> {
   const h = await SshHost.connect(targetFromProfile(profile));
   try {
     const assessment = await assessHost(h, profile);
     const present = await presentPaths(h, carryList(profile));
-    return { text: renderPlan(profile, assessment, present), ok: assessment.ok, json: { ...assessment, carryPresent: [...present] } };
+    const g = await gatherPreflight(h, profile);
+    const report = preflight({
+      profile,
+      assessment,
+      present,
+      ...g,
+      basePackages: basePackages(assessment.ok ? assessment.facts.bootMode : 'bios'),
+    });
+    const localUnits = carryList(profile, g.localUnits.carry).filter((p) => g.localUnits.carry.includes(p));
+    return {
+      text: renderPlan(profile, assessment, present, { preflight: report, localUnits }),
+      ok: assessment.ok && report.inhibitors === 0,
+      json: { ...assessment, carryPresent: [...present], localUnits, preflight: report },
+    };
   } finally {
     h.close();
   }
@@ -62,7 +79,7 @@ export function buildCli(): Command {
 
   program
     .command('plan <profile>')
-    .description('inspect the host read-only and print exactly what an upgrade would do (writes nothing)')
+    .description('inspect the host read-only and print exactly what an upgrade would do and every reason it would fail (writes nothing; exits 1 on an inhibitor)')
     .option('--json', 'machine-readable output')
     .action(async (file: string, o: { json?: boolean }) => {
       const plan = await planHost(await loadProfile(file));

@@ -76,6 +76,21 @@ export interface CarryReport {
   resynced?: string[];
 }
 
+/** One reason `plan` finds that this host's upgrade would fail (inhibitor) or may go wrong (warning). */
+export interface PreflightFinding {
+  severity: 'inhibitor' | 'warning';
+  what: string;
+  fix: string;
+}
+
+export interface PreflightReport {
+  inhibitors: number;
+  warnings: number;
+  findings: PreflightFinding[];
+  /** Every line of the running slot's fstab and what the new slot's fstab does with it. */
+  fstab: { line: string; carried: string }[];
+}
+
 export interface BootEntry {
   /** GRUB menuentry id for the slot to boot. */
   entryId: string;

@@ -1,22 +1,32 @@
 // What `ab-upgrade plan` prints: the exact changes an upgrade would make to this host, from
 // read-only facts. Nothing here touches the host.
-import type { HostFacts } from './contract.js';
+import type { HostFacts, PreflightReport } from './contract.js';
 import { slotLabel } from './blockdev.js';
 import { carryList, REGENERATED } from './carry.js';
 import { formatDurationMs } from './duration.js';
 import { slotCmdline, slotEntryId } from './grub.js';
 import type { LayoutAssessment } from './layout.js';
+import { renderPreflight } from './preflight.js';
 import type { Profile } from './profile.js';
 
 const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
 
-export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<string>): string {
+/** What the pre-flight gather adds: the report and the operator's own units that will be carried. */
+export interface PlanExtras {
+  preflight?: PreflightReport;
+  localUnits?: string[];
+}
+
+export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<string>, extras: PlanExtras = {}): string {
   const out: string[] = [`plan for ${profile.name} (${profile.user}@${profile.host}:${profile.port}) — nothing has been written`];
   for (const w of a.warnings) out.push(`warning: ${w}`);
+  const preflight = extras.preflight ? ['', ...renderPreflight(extras.preflight)] : [];
   if (!a.ok) {
-    out.push('REFUSED — the upgrade would stop before writing anything:', ...a.refusals.map((r) => `  - ${r}`));
+    out.push('REFUSED — the upgrade would stop before writing anything:', ...a.refusals.map((r) => `  - ${r}`), ...preflight);
     return out.join('\n');
   }
+  const localUnits = extras.localUnits ?? [];
+  const listed = carryList(profile);
   const f: HostFacts = a.facts;
   const r = profile.release;
   out.push(
@@ -31,9 +41,13 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
       ? `  2. install Debian ${r.suite} from ${r.mirror} with debootstrap on the host${r.packages.length ? ` (+ ${r.packages.join(', ')})` : ''}`
       : `  2. stream ${r.url} (${r.format}, sha256 ${r.sha256.slice(0, 12)}…) over SSH and unpack onto slot ${f.spare.name}`,
     '  3. carry configuration to the new slot:',
-    ...carryList(profile).map((p) => `       ${present.has(p) ? 'copy ' : 'skip '} ${p}${present.has(p) ? '' : ' (absent)'}`),
+    ...listed.map((p) => `       ${present.has(p) ? 'copy ' : 'skip '} ${p}${present.has(p) ? '' : ' (absent)'}`),
+    // found on the host, so present; carryList drops the excluded ones
+    ...carryList(profile, localUnits)
+      .filter((p) => !listed.includes(p))
+      .map((p) => `       copy  ${p} (local unit)`),
     ...REGENERATED.map((p) => `       write ${p} (regenerated)`),
-    '       enable the services enabled here that exist in the new release',
+    '       enable the services enabled here that exist in the new release (local units included)',
     `  4. GRUB on slot ${f.active.name}: back up /boot/grub/{custom.cfg,grubenv,grub.cfg} and /etc/default/grub,`,
     `     add menu entry ${slotEntryId(f.spare.name)} to /boot/grub/custom.cfg (cmdline: ${slotCmdline(f.cmdline, f.spare.name, profile.kernelArgs)})`,
     ...(f.grub.defaultIsSaved ? [] : ['     set GRUB_DEFAULT=saved in /etc/default/grub and run update-grub (restored on rollback)']),
@@ -48,6 +62,7 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
     ...profile.health.commands.map((c) => `       ${c.name ?? c.run}`),
     `  8. commit: slot ${f.spare.name} takes over GRUB (custom.cfg, update-grub, grub-set-default, grub-install ${f.bootMode === 'uefi' ? 'to the ESP' : `to ${f.disk}`})`,
     `  on failure: back to slot ${f.active.name} ${profile.power.driver === 'none' ? 'over SSH, or by an operator reset (no power driver)' : `over SSH or by a ${profile.power.driver} reset`}`,
+    ...preflight,
   );
   return out.join('\n');
 }

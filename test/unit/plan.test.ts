@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEBIAN_CARRY_DEFAULTS } from '../../lib/carry.js';
-import type { HostFacts } from '../../lib/contract.js';
+import type { HostFacts, PreflightReport } from '../../lib/contract.js';
 import type { LayoutAssessment } from '../../lib/layout.js';
 import { renderPlan } from '../../lib/plan.js';
 import { parseProfile, type Profile } from '../../lib/profile.js';
@@ -211,5 +211,41 @@ describe('renderPlan: ok', () => {
     expect(o).toContain('  6. grub-reboot ab-upgrade-slot-a (one time) and reboot');
     expect(o.some((l) => l.includes('add menu entry ab-upgrade-slot-a') && l.includes('ab.slot=a'))).toBe(true);
     expect(o.at(-1)).toContain('back to slot b');
+  });
+});
+
+describe('renderPlan: pre-flight report and local units', () => {
+  const report: PreflightReport = {
+    inhibitors: 1,
+    warnings: 1,
+    findings: [
+      { severity: 'warning', what: 'fstab line "/dev/sdb1 none swap sw 0 0" names /dev/sdb1 by its kernel name, which is not stable across boots', fix: 'name it by UUID= or LABEL= (blkid /dev/sdb1)' },
+      { severity: 'inhibitor', what: 'health unit redis-server.service does not exist on this host', fix: 'install or write it, or remove it from health.units' },
+    ],
+    fstab: [{ line: '/dev/sdb1 none swap sw 0 0', carried: 'kept: swap' }],
+  };
+
+  it('prints the report after the steps: counts, inhibitors, warnings, fstab', () => {
+    const lines = renderPlan(profile(), ok(), PRESENT, { preflight: report }).split('\n');
+    const at = lines.indexOf('pre-flight: 1 inhibitors, 1 warnings');
+    expect(at).toBeGreaterThan(lines.findIndex((l) => l.startsWith('  on failure:')));
+    expect(lines.slice(at + 1, at + 3)).toEqual([
+      'INHIBITOR health unit redis-server.service does not exist on this host — fix: install or write it, or remove it from health.units',
+      'WARNING fstab line "/dev/sdb1 none swap sw 0 0" names /dev/sdb1 by its kernel name, which is not stable across boots — fix: name it by UUID= or LABEL= (blkid /dev/sdb1)',
+    ]);
+    expect(lines).toContain('  /dev/sdb1 none swap sw 0 0  → kept: swap');
+  });
+
+  it('prints the report under a refusal too', () => {
+    const refused: LayoutAssessment = { ok: false, refusals: ['GRUB 2 (grub-editenv) is not installed on the host'], warnings: [] };
+    expect(renderPlan(profile(), refused, PRESENT, { preflight: report }).split('\n')).toContain('pre-flight: 1 inhibitors, 1 warnings');
+  });
+
+  it('lists the local units it will carry, minus excluded ones', () => {
+    const p = profile({ carry: { files: ['/etc/postgresql'], exclude: ['/etc/systemd/system/old.timer'] } });
+    const lines = renderPlan(p, ok(), PRESENT, { localUnits: ['/etc/systemd/system/myapp.service', '/etc/systemd/system/old.timer'] }).split('\n');
+    expect(lines).toContain('       copy  /etc/systemd/system/myapp.service (local unit)');
+    expect(lines.some((l) => l.includes('old.timer'))).toBe(false);
+    expect(lines.indexOf('       copy  /etc/systemd/system/myapp.service (local unit)')).toBeLessThan(lines.indexOf('       write /etc/fstab (regenerated)'));
   });
 });
