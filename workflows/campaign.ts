@@ -17,6 +17,7 @@
 // boundary when the history passes `historyLimit` events (or the server suggests it) and no
 // child is still open (an open child's result would be lost to the next run).
 import {
+  ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
   allHandlersFinished,
@@ -54,7 +55,8 @@ import {
   type WaveRecord,
 } from '../lib/campaign-api.js';
 import { nextWindow } from '../lib/maintenance-window.js';
-import { hostWorkflowId, type Profile } from '../lib/profile.js';
+import { FailureTypes } from '../lib/contract.js';
+import { hostWorkflowId, ProfileError, revalidateProfile, type Profile } from '../lib/profile.js';
 import { finalStatusFrom, type WorkflowStatus } from '../lib/workflow-api.js';
 import { describeError } from './runbook.js';
 import { upgradeHost } from './upgrade-host.js';
@@ -64,7 +66,29 @@ const DEFAULT_HISTORY_LIMIT = 10_000;
 const MAX_NOTICES = 50;
 
 export async function fleetCampaign(input: CampaignInput): Promise<CampaignStatus> {
-  return new Campaign(input).run();
+  return new Campaign(checkedCampaignInput(input)).run();
+}
+
+/**
+ * Every host's profile validated (defaults applied) before any child starts; the campaign fails
+ * at once, naming each bad host and field. The children validate theirs again.
+ */
+function checkedCampaignInput(input: CampaignInput): CampaignInput {
+  const fail = (problems: string[]) => ApplicationFailure.nonRetryable(`invalid campaign input: ${problems.join('; ')}`, FailureTypes.InvalidInput);
+  if (!Array.isArray(input?.profiles) || input.profiles.length === 0) throw fail(['profiles: must list at least one host profile']);
+  const problems: string[] = [];
+  const profiles = input.profiles.map((p, i) => {
+    try {
+      return revalidateProfile(p);
+    } catch (e) {
+      if (!(e instanceof ProfileError)) throw e;
+      const name = typeof (p as { name?: unknown })?.name === 'string' ? ` (${(p as { name: string }).name})` : '';
+      problems.push(...e.problems.map((line) => `profiles.${i}${name}: ${line}`));
+      return p;
+    }
+  });
+  if (problems.length) throw fail(problems);
+  return { ...input, profiles };
 }
 
 class Campaign {

@@ -9,11 +9,14 @@
 import { otherSlot, type SlotName } from '../lib/contract.js';
 import type { RollbackInput, UpgradeResult } from '../lib/workflow-api.js';
 import { Runbook, comebackMissed, summarizeHealth } from './runbook.js';
+import { checkedInput } from './upgrade-host.js';
 
-export async function rollbackHost(input: RollbackInput): Promise<UpgradeResult> {
+export async function rollbackHost(raw: RollbackInput): Promise<UpgradeResult> {
+  const { input, invalid } = checkedInput(raw); // the profile is validated before any activity
   const rb = new Runbook('rollbackHost', input); // registers the handlers first
   let home: SlotName | undefined;
   try {
+    if (invalid) throw invalid;
     const a = rb.start();
     const { profile } = input;
     const { comebackDeadline } = profile.timings;
