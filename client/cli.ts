@@ -9,7 +9,7 @@ import { carryList } from '../lib/carry.js';
 import { formatStatus } from '../lib/format-status.js';
 import { renderPlan } from '../lib/plan.js';
 import { preflight } from '../lib/preflight.js';
-import { hostWorkflowId, ProfileError, type Profile } from '../lib/profile.js';
+import { hostWorkflowId, ProfileError, revalidateProfile, type Profile } from '../lib/profile.js';
 import {
   approveUpdate,
   hostRecoveredSignal,
@@ -54,6 +54,25 @@ export async function planHost(profile: Profile): Promise<{ text: string; ok: bo
     };
   } finally {
     h.close();
+  }
+}
+
+/**
+ * The profile `rollback <host-or-profile>` uses, validated like `upgrade`'s (a ProfileError:
+ * exit 2): a file is read before the server is contacted; a host name reuses the profile of its
+ * last workflow, validated again since the schema may have grown stricter since. A target with
+ * a "/" is always a file, so a mistyped path is not looked up as a host.
+ */
+export async function rollbackProfile(target: string, lastProfileOf: (host: string) => Promise<unknown>): Promise<Profile> {
+  const isFile = target.includes('/') || (await access(target).then(() => true, () => false));
+  if (isFile) return loadProfile(target);
+  const last = await lastProfileOf(target);
+  if (!last) throw new CliError(`${target} is neither a profile file nor a host that ab-upgrade has upgraded`);
+  try {
+    return revalidateProfile(last);
+  } catch (e) {
+    if (!(e instanceof ProfileError)) throw e;
+    throw new ProfileError([...e.problems, `(the profile of ${target}'s last upgrade; give a profile file instead)`]);
   }
 }
 
@@ -165,11 +184,10 @@ export function buildCli(): Command {
     .option('--follow', 'show the phases live')
     .option('--carry-back', "first copy the current slot's carried files, accounts and enabled services onto the previous slot")
     .action(async (target: string, o: { yes?: boolean; follow?: boolean; carryBack?: boolean }) => {
-      const client = await connectClient();
-      const isFile = await access(target).then(() => true, () => false);
-      const profile = isFile ? await loadProfile(target) : await lastProfile(client, target);
-      if (!profile) throw new CliError(`${target} is neither a profile file nor a host that ab-upgrade has upgraded`);
-      const handle = await startHostWorkflow(client, 'rollbackHost', profile, !!o.yes, o.carryBack ? { carryBack: true } : {});
+      let connected: Awaited<ReturnType<typeof connectClient>> | undefined;
+      const connect = async () => (connected ??= await connectClient());
+      const profile = await rollbackProfile(target, async (host) => lastProfile(await connect(), host));
+      const handle = await startHostWorkflow(await connect(), 'rollbackHost', profile, !!o.yes, o.carryBack ? { carryBack: true } : {});
       console.log(`started rollback ${handle.workflowId}`);
       if (o.follow) {
         const s = await follow(() => handle.query(statusQuery), console.log, false);
