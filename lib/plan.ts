@@ -1,7 +1,7 @@
 // What `ab-upgrade plan` prints: the exact changes an upgrade would make to this host, from
 // read-only facts. Nothing here touches the host.
 import type { HostFacts, PreflightReport } from './contract.js';
-import { slotLabel } from './blockdev.js';
+import { spareFsLabel } from './blockdev.js';
 import { carryList, REGENERATED } from './carry.js';
 import { formatDurationMs } from './duration.js';
 import { slotCmdline, slotEntryId } from './grub.js';
@@ -36,7 +36,7 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
     `data: ${f.data.device} at ${f.data.mountPoint} (UUID ${f.data.uuid}) — kept, mounted by UUID on the new slot`,
     '',
     'steps:',
-    `  1. format ${f.spare.device}: mkfs.ext4 -L ${slotLabel(f.spare.name)}${f.spare.uuid ? ` -U ${f.spare.uuid}` : ''} (erases slot ${f.spare.name})`,
+    `  1. format ${f.spare.device}: mkfs.ext4 -L ${spareFsLabel(f.spare)}${f.spare.uuid ? ` -U ${f.spare.uuid}` : ''} (erases slot ${f.spare.name})`,
     r.source === 'debootstrap'
       ? `  2. install Debian ${r.suite} from ${r.mirror} with debootstrap on the host${r.packages.length ? ` (+ ${r.packages.join(', ')})` : ''}`
       : `  2. stream ${r.url} (${r.format}, sha256 ${r.sha256.slice(0, 12)}…) over SSH and unpack onto slot ${f.spare.name}`,
