@@ -62,6 +62,18 @@ describe('parseCampaignFile', () => {
     expect(problems.find((p) => p.startsWith('(campaign)'))).toMatch(/extra/);
   });
 
+  it('is strict at every level: a typo names the section and the key', () => {
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], wave: [1] }))).toEqual(['(campaign): unrecognized key "wave"']);
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], window: { start: '01:00', end: '02:00', timezone: 'UTC', timeZone: 'UTC' } }))).toEqual([
+      'window: unrecognized key "timeZone"',
+    ]);
+  });
+
+  it('retryWithin is bounded like every duration', () => {
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], retryWithin: 0 }))).toEqual(['retryWithin: "0" must be at least 100ms']);
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], retryWithin: '30d' }))[0]).toMatch(/^retryWithin: "30d" must be at most 24d20h31m23s/);
+  });
+
   it('a window must not open and close at the same time', () => {
     expect(problemsOf(() => parseCampaignFile({ name: 'x', hosts: ['a'], window: { start: '03:00', end: '03:00', timezone: 'UTC' } }))).toEqual([
       'window.end: must differ from start (all day: 00:00 to 24:00)',
@@ -114,6 +126,31 @@ describe('loadCampaign (files)', () => {
     writeFileSync(join(dir, 'dup-campaign.yaml'), 'name: web\nhosts: [hosts/web-1.yaml, dup.yaml]\n');
     const err = (await loadCampaign(join(dir, 'dup-campaign.yaml')).catch((e: unknown) => e)) as CampaignError;
     expect(err.problems).toEqual(['hosts.1 (dup.yaml): host name "web-1" is also hosts.0 (hosts/web-1.yaml)']);
+  });
+
+  it('a host entry naming a file that is not a profile gets one line naming it, and none of its content', async () => {
+    const SHADOW = [
+      'root:$6$rounds=5000$NaClNaCl$c2VjcmV0aGFzaHNlY3JldGhhc2hzZWNyZXRoYXNo:19700:0:99999:7:::',
+      'deploy:$y$j9T$abcdefghijklmnop$qrstuvwxyzABCDEFGHIJKLMNOPQRSTUV:19700:0:99999:7:::',
+    ];
+    writeFileSync(join(dir, 'shadow'), SHADOW.join('\n') + '\n'); // YAML reads each line as a key
+    writeFileSync(join(dir, 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n');
+    writeFileSync(join(dir, 'app.env.yaml'), 'db_password: "hunter2-unterminated\n');
+    writeFileSync(join(dir, 'alias.yaml'), 'token: *hunter2-alias\n');
+    writeFileSync(join(dir, 'secrets.yaml'), 'api_token: hunter2-token\nhost: db1\n'); // one profile field: judged as a profile
+    writeFileSync(join(dir, 'foreign-hosts.yaml'), 'name: web\nhosts: [shadow, id_ed25519, app.env.yaml, alias.yaml, secrets.yaml]\n');
+    const err = await loadCampaign(join(dir, 'foreign-hosts.yaml')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CampaignError);
+    const problems = (err as CampaignError).problems;
+    expect(problems.slice(0, 4)).toEqual([
+      `hosts.0 (shadow): ${join(dir, 'shadow')} is not a valid profile: no profile field in it`,
+      `hosts.1 (id_ed25519): ${join(dir, 'id_ed25519')} is not a valid profile: no profile field in it`,
+      `hosts.2 (app.env.yaml): ${join(dir, 'app.env.yaml')} is not a valid profile: not YAML (MISSING_CHAR at line 2, column 1)`,
+      `hosts.3 (alias.yaml): ${join(dir, 'alias.yaml')} is not a valid profile: not YAML (UNRESOLVED_ALIAS)`,
+    ]);
+    expect(problems.filter((p) => p.startsWith('hosts.4 (secrets.yaml): '))).toContain('hosts.4 (secrets.yaml): (profile): unrecognized key "api_token"');
+    const message = (err as Error).message;
+    for (const secret of [...SHADOW, '$6$', 'NaClNaCl', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ', 'PRIVATE KEY', 'hunter2']) expect(message).not.toContain(secret);
   });
 
   it('YAML syntax errors in the campaign file are campaign errors', async () => {
