@@ -3,12 +3,17 @@
 #
 #   lab/build-image.sh bios|uefi        -> prints the output directory on stdout (last line)
 #
-# Layout (both):  vda1 slot A  ext4 "ab-slot-a"  bookworm, GRUB installed from here
-#                 vda2 slot B  ext4 "ab-slot-b"  empty filesystem (the spare)
-#                 vda3 data    ext4 "ab-data"    mounted at /srv/data by fstab
-#   uefi only:    vda4 ESP     vfat "ESP"        mounted at /boot/efi, EFI/BOOT/BOOTX64.EFI
-# bios = MBR + grub-pc (boot code in the MBR gap), uefi = GPT (PARTLABELs ab-slot-a,
-# ab-slot-b, ab-data, esp) + grub-efi-amd64 on the removable path (no NVRAM entry needed).
+# Layout (both):  vda1 slot A  ext4   bookworm, GRUB installed from here
+#                 vda2 slot B  ext4   empty filesystem (the spare)
+#                 vda3 data    ext4   mounted at /srv/data by fstab
+#   uefi only:    vda4 ESP     vfat   mounted at /boot/efi, EFI/BOOT/BOOTX64.EFI
+#                 vda5 swap           in fstab by UUID
+# bios = MBR + grub-pc (boot code in the MBR gap), filesystem labels ab-slot-a, ab-slot-b,
+# ab-data (what `slots: auto` finds). uefi = a host laid out by its operator rather than for
+# us: GPT with the operator's own PARTLABELs and filesystem labels (sys-blue, sys-green,
+# srv-data; the profile names the slots by them), swap, a bind mount from the data partition
+# (/var/www) and a local systemd unit (lab-app.service, with a drop-in) that needs it; GRUB is
+# grub-efi-amd64 on the removable path (no NVRAM entry needed).
 #
 # Output: ${XDG_CACHE_HOME:-~/.cache}/ab-upgrade/lab/<layout>-<recipe hash>/ with disk.raw
 # (pristine, sparse), id_ed25519(.pub), host_key.pub, host_key.fingerprint, layout.json and a
@@ -32,6 +37,12 @@ ESP_MIB=64
 HOSTNAME_=lab-host
 DATA_MOUNT=/srv/data
 CMDLINE='console=ttyS0,115200 panic=10 net.ifnames=0'
+SWAP_MIB=32
+if [ "$LAYOUT" = bios ]; then
+  LABEL_A=ab-slot-a LABEL_B=ab-slot-b LABEL_D=ab-data
+else
+  LABEL_A=sys-blue LABEL_B=sys-green LABEL_D=srv-data
+fi
 
 HASH=$(recipe_hash "$LAB_DIR/build-image.sh" "$LAB_DIR/lib/common.sh" "layout=$LAYOUT")
 OUT=$LAB_CACHE/$LAYOUT-${HASH:0:16}
@@ -102,15 +113,16 @@ size=${SLOT_MIB}MiB, type=83
 size=${DATA_MIB}MiB, type=83
 EOF
 else
-  DISK_MIB=$((1 + 2 * SLOT_MIB + DATA_MIB + ESP_MIB + 1))
+  DISK_MIB=$((1 + 2 * SLOT_MIB + DATA_MIB + ESP_MIB + SWAP_MIB + 1))
   truncate -s "${DISK_MIB}M" "$DISK"
   sfdisk -q "$DISK" <<EOF
 label: gpt
 unit: sectors
-start=2048, size=${SLOT_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="ab-slot-a"
-size=${SLOT_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="ab-slot-b"
-size=${DATA_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="ab-data"
-size=${ESP_MIB}MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="esp"
+start=2048, size=${SLOT_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="system-1"
+size=${SLOT_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="system-2"
+size=${DATA_MIB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="data"
+size=${ESP_MIB}MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI-system"
+size=${SWAP_MIB}MiB, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"
 EOF
 fi
 
@@ -121,19 +133,26 @@ for i in 1 2 3; do [ -b "${LOOP}p$i" ] || die "no partition node ${LOOP}p$i"; do
 # Bookworm's mke2fs (this builder runs on Debian 12), so bookworm's GRUB 2.06 reads the slots.
 # Inode tables and journal written now: no ext4lazyinit I/O in the slow emulated guest.
 MKE2FS_OPTS=(-q -F -t ext4 -E lazy_itable_init=0,lazy_journal_init=0)
-mkfs.ext4 "${MKE2FS_OPTS[@]}" -L ab-slot-a "${LOOP}p1"
-mkfs.ext4 "${MKE2FS_OPTS[@]}" -L ab-slot-b "${LOOP}p2"
-mkfs.ext4 "${MKE2FS_OPTS[@]}" -L ab-data "${LOOP}p3"
+mkfs.ext4 "${MKE2FS_OPTS[@]}" -L "$LABEL_A" "${LOOP}p1"
+mkfs.ext4 "${MKE2FS_OPTS[@]}" -L "$LABEL_B" "${LOOP}p2"
+mkfs.ext4 "${MKE2FS_OPTS[@]}" -L "$LABEL_D" "${LOOP}p3"
 if [ "$LAYOUT" = uefi ]; then
-  [ -b "${LOOP}p4" ] || die "no partition node ${LOOP}p4"
+  [ -b "${LOOP}p4" ] && [ -b "${LOOP}p5" ] || die "no partition nodes ${LOOP}p4/p5"
   mkfs.vfat -F 32 -n ESP "${LOOP}p4" >/dev/null
+  mkswap -q -L swap0 "${LOOP}p5"
+  # The bind mount's source lives on the data partition.
+  mkdir -p "$WORK/data"
+  mount "${LOOP}p3" "$WORK/data"
+  mkdir -p "$WORK/data/www"
+  echo "lab-host www" >"$WORK/data/www/index.html"
+  umount "$WORK/data"
 fi
 
 blk() { blkid -s "$2" -o value "$1" 2>/dev/null || true; }
 UUID_A=$(blk "${LOOP}p1" UUID); UUID_B=$(blk "${LOOP}p2" UUID); UUID_D=$(blk "${LOOP}p3" UUID)
 PARTUUID_A=$(blk "${LOOP}p1" PARTUUID); PARTUUID_B=$(blk "${LOOP}p2" PARTUUID); PARTUUID_D=$(blk "${LOOP}p3" PARTUUID)
-UUID_E=; PARTUUID_E=
-if [ "$LAYOUT" = uefi ]; then UUID_E=$(blk "${LOOP}p4" UUID); PARTUUID_E=$(blk "${LOOP}p4" PARTUUID); fi
+UUID_E=; PARTUUID_E=; UUID_S=
+if [ "$LAYOUT" = uefi ]; then UUID_E=$(blk "${LOOP}p4" UUID); PARTUUID_E=$(blk "${LOOP}p4" PARTUUID); UUID_S=$(blk "${LOOP}p5" UUID); fi
 [ -n "$UUID_A" ] && [ -n "$UUID_D" ] && [ -n "$PARTUUID_A" ] || die "blkid found no UUIDs"
 
 # ---- 3. slot A: unpack and configure ---------------------------------------------------------
@@ -157,7 +176,11 @@ mkdir -p "$ROOT$DATA_MOUNT"
   echo "# <file system> <mount point> <type> <options> <dump> <pass>"
   echo "UUID=$UUID_A / ext4 errors=remount-ro 0 1"
   echo "UUID=$UUID_D $DATA_MOUNT ext4 defaults 0 2"
-  if [ "$LAYOUT" = uefi ]; then echo "UUID=$UUID_E /boot/efi vfat umask=0077 0 1"; fi
+  if [ "$LAYOUT" = uefi ]; then
+    echo "UUID=$UUID_E /boot/efi vfat umask=0077 0 1"
+    echo "UUID=$UUID_S none swap sw 0 0"
+    echo "$DATA_MOUNT/www /var/www none bind 0 0"
+  fi
 } >"$ROOT/etc/fstab"
 mkdir -p "$ROOT/boot/efi"
 cat >"$ROOT/etc/network/interfaces" <<'EOF'
@@ -205,9 +228,9 @@ ln -s "../../${lb}p3" "$ROOT/dev/disk/by-uuid/$UUID_D"
 ln -s "../../${lb}p1" "$ROOT/dev/disk/by-partuuid/$PARTUUID_A"
 ln -s "../../${lb}p2" "$ROOT/dev/disk/by-partuuid/$PARTUUID_B"
 ln -s "../../${lb}p3" "$ROOT/dev/disk/by-partuuid/$PARTUUID_D"
-ln -s "../../${lb}p1" "$ROOT/dev/disk/by-label/ab-slot-a"
-ln -s "../../${lb}p2" "$ROOT/dev/disk/by-label/ab-slot-b"
-ln -s "../../${lb}p3" "$ROOT/dev/disk/by-label/ab-data"
+ln -s "../../${lb}p1" "$ROOT/dev/disk/by-label/$LABEL_A"
+ln -s "../../${lb}p2" "$ROOT/dev/disk/by-label/$LABEL_B"
+ln -s "../../${lb}p3" "$ROOT/dev/disk/by-label/$LABEL_D"
 if [ "$LAYOUT" = uefi ]; then
   ln -s "../../${lb}p4" "$ROOT/dev/disk/by-uuid/$UUID_E"
   ln -s "../../${lb}p4" "$ROOT/dev/disk/by-partuuid/$PARTUUID_E"
@@ -271,6 +294,26 @@ ssh-keygen -lf "$WORK/host_key.pub" | awk '{print $2}' >"$WORK/host_key.fingerpr
 rm -f "$ROOT/etc/machine-id" "$ROOT/var/lib/dbus/machine-id"
 in_chroot "$ROOT" systemd-machine-id-setup >/dev/null 2>&1
 in_chroot "$ROOT" systemctl disable apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
+
+if [ "$LAYOUT" = uefi ]; then
+  # The operator's own service: written by hand, owned by no package, enabled, with a drop-in;
+  # it only starts when the bind mount from the data partition is there.
+  cat >"$ROOT/etc/systemd/system/lab-app.service" <<'EOF'
+[Unit]
+Description=lab application (a unit the operator wrote)
+RequiresMountsFor=/var/www
+
+[Service]
+ExecStartPre=/usr/bin/test -f /var/www/index.html
+ExecStart=/bin/sh -c 'echo "$LAB_APP_GREETING"; exec sleep infinity'
+
+[Install]
+WantedBy=multi-user.target
+EOF
+  mkdir -p "$ROOT/etc/systemd/system/lab-app.service.d"
+  printf '[Service]\nEnvironment=LAB_APP_GREETING=hello-from-the-drop-in\n' >"$ROOT/etc/systemd/system/lab-app.service.d/greeting.conf"
+  in_chroot "$ROOT" systemctl enable lab-app.service >/dev/null 2>&1 || die "enabling lab-app.service failed"
+fi
 in_chroot "$ROOT" apt-get -q clean
 KERNEL_VERSION=$(basename "$(ls "$ROOT"/boot/vmlinuz-* | sort -V | tail -n 1)" | sed 's/^vmlinuz-//')
 VERSION_ID=$(. "$ROOT/etc/os-release" && echo "$VERSION_ID")
@@ -288,7 +331,8 @@ LOOP=
 # ---- 4. outputs ------------------------------------------------------------------------------
 SECTOR_INFO=$(sfdisk -J "$DISK")
 LAYOUT="$LAYOUT" HASH="$HASH" DISK_MIB="$DISK_MIB" SECTOR_INFO="$SECTOR_INFO" \
-UUID_A="$UUID_A" UUID_B="$UUID_B" UUID_D="$UUID_D" UUID_E="$UUID_E" \
+UUID_A="$UUID_A" UUID_B="$UUID_B" UUID_D="$UUID_D" UUID_E="$UUID_E" UUID_S="$UUID_S" \
+LABEL_A="$LABEL_A" LABEL_B="$LABEL_B" LABEL_D="$LABEL_D" \
 PARTUUID_A="$PARTUUID_A" PARTUUID_B="$PARTUUID_B" PARTUUID_D="$PARTUUID_D" PARTUUID_E="$PARTUUID_E" \
 HOSTNAME_="$HOSTNAME_" DATA_MOUNT="$DATA_MOUNT" CMDLINE="$CMDLINE" GRUB_TARGET="$GRUB_TARGET" \
 GRUB_VERSION="$GRUB_VERSION" KERNEL_VERSION="$KERNEL_VERSION" VERSION_ID="$VERSION_ID" \
@@ -309,11 +353,13 @@ const j = {
   disk: { device: "/dev/vda", partitionTable: table.label, id: table.id, sizeBytes: Number(e.DISK_MIB) * 1048576 },
   bootMode: uefi ? "uefi" : "bios",
   slots: {
-    a: part(1, { partuuid: e.PARTUUID_A, uuid: e.UUID_A, label: "ab-slot-a", partlabel: uefi ? "ab-slot-a" : null, fstype: "ext4", contents: `debian ${e.VERSION_ID} (${e.SUITE})` }),
-    b: part(2, { partuuid: e.PARTUUID_B, uuid: e.UUID_B, label: "ab-slot-b", partlabel: uefi ? "ab-slot-b" : null, fstype: "ext4", contents: "empty" }),
+    a: part(1, { partuuid: e.PARTUUID_A, uuid: e.UUID_A, label: e.LABEL_A, partlabel: uefi ? "system-1" : null, fstype: "ext4", contents: `debian ${e.VERSION_ID} (${e.SUITE})` }),
+    b: part(2, { partuuid: e.PARTUUID_B, uuid: e.UUID_B, label: e.LABEL_B, partlabel: uefi ? "system-2" : null, fstype: "ext4", contents: "empty" }),
   },
-  data: part(3, { partuuid: e.PARTUUID_D, uuid: e.UUID_D, label: "ab-data", partlabel: uefi ? "ab-data" : null, fstype: "ext4", mountPoint: e.DATA_MOUNT }),
-  esp: uefi ? part(4, { partuuid: e.PARTUUID_E, uuid: e.UUID_E, label: "ESP", partlabel: "esp", fstype: "vfat", mountPoint: "/boot/efi" }) : null,
+  data: part(3, { partuuid: e.PARTUUID_D, uuid: e.UUID_D, label: e.LABEL_D, partlabel: uefi ? "data" : null, fstype: "ext4", mountPoint: e.DATA_MOUNT }),
+  esp: uefi ? part(4, { partuuid: e.PARTUUID_E, uuid: e.UUID_E, label: "ESP", partlabel: "EFI-system", fstype: "vfat", mountPoint: "/boot/efi" }) : null,
+  swap: uefi ? part(5, { uuid: e.UUID_S, label: "swap0", partlabel: "swap", fstype: "swap" }) : null,
+  localUnits: uefi ? ["lab-app.service"] : [],
   os: { id: "debian", versionId: e.VERSION_ID, codename: e.SUITE, debianVersion: e.DEBIAN_VERSION, kernel: e.KERNEL_VERSION },
   grub: { target: e.GRUB_TARGET, version: e.GRUB_VERSION, owner: "a", grubenv: "/boot/grub/grubenv", default: "saved", cmdline: e.CMDLINE },
   ext4Features: e.SLOTA_FEATURES.split(/\s+/).filter(Boolean),

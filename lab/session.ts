@@ -34,16 +34,23 @@ export interface LabImage {
   disk: string;
   identityFile: string;
   hostKeyFingerprint: string;
+  /** Filesystem labels of the slots and the data partition, as the image builder wrote them. */
+  labels: { a: string; b: string; data: string };
+  /** The operator's own systemd units on slot A (no package owns them). */
+  localUnits: string[];
 }
 
 export async function ensureImage(layout: Layout): Promise<LabImage> {
   const dir = await runBuilder('build-image.sh', [layout], 40 * 60_000);
+  const built = JSON.parse(await readFile(join(dir, 'layout.json'), 'utf8'));
   return {
     dir,
     layout,
     disk: join(dir, 'disk.raw'),
     identityFile: join(dir, 'id_ed25519'),
     hostKeyFingerprint: (await readFile(join(dir, 'host_key.fingerprint'), 'utf8')).trim(),
+    labels: { a: built.slots.a.label, b: built.slots.b.label, data: built.data.label },
+    localUnits: built.localUnits ?? [],
   };
 }
 
@@ -73,7 +80,11 @@ export async function bootLab(image: LabImage, name: string, workDir: string): P
   return vm;
 }
 
-/** The profile of a lab VM: everything the runbook needs, no secrets (a key path). */
+/**
+ * The profile of a lab VM: everything the runbook needs, no secrets (a key path). Slots with
+ * the conventional labels are found by `auto`; the operator-labelled layout names its labels,
+ * and its own units are health-checked.
+ */
 export function labProfile(image: LabImage, vm: VmHandle, release: { path: string; sha256: string }, overrides: Partial<ProfileInput> = {}): Profile {
   return parseProfile({
     name: vm.name,
@@ -82,10 +93,10 @@ export function labProfile(image: LabImage, vm: VmHandle, release: { path: strin
     user: 'root',
     auth: { identityFile: image.identityFile },
     hostKey: image.hostKeyFingerprint,
-    slots: 'auto',
-    data: { device: 'LABEL=ab-data', mountPoint: '/srv/data' },
+    slots: image.labels.a === 'ab-slot-a' ? 'auto' : { a: `LABEL=${image.labels.a}`, b: `LABEL=${image.labels.b}` },
+    data: { device: `LABEL=${image.labels.data}`, mountPoint: '/srv/data' },
     release: { source: 'image', url: release.path, sha256: release.sha256 },
-    health: { units: ['ssh.service'], tcpPorts: [22] },
+    health: { units: ['ssh.service', ...image.localUnits], tcpPorts: [22] },
     timings: { approvalTimeout: '30m', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: '2m' },
     reboot: 'firmware',
     power: { driver: 'qmp', socket: vm.qmpSocket },

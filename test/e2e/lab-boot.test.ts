@@ -83,7 +83,7 @@ describe.skipIf(!canRun).each(['bios', 'uefi'] as const)('lab VM (%s)', (layout)
     expect(await sh(vm, 'hostname')).toBe(lab.hostname);
     expect(await sh(vm, '. /etc/os-release && echo $VERSION_ID')).toBe('12');
     // The spare: same size as A, its own label, not mounted.
-    expect(await sh(vm, `blkid -s LABEL -o value ${lab.slots.b.device}`)).toBe('ab-slot-b');
+    expect(await sh(vm, `blkid -s LABEL -o value ${lab.slots.b.device}`)).toBe(layout === 'bios' ? 'ab-slot-b' : 'sys-green');
     expect(await sh(vm, `blkid -s PARTUUID -o value ${lab.slots.b.device}`)).toBe(lab.slots.b.partuuid);
     expect(await sh(vm, `lsblk -bno SIZE ${lab.slots.a.device}; lsblk -bno SIZE ${lab.slots.b.device}`)).toMatch(/^(\d+)\n\1$/);
     expect(await sh(vm, `findmnt -n ${lab.slots.b.device} || echo unmounted`)).toBe('unmounted');

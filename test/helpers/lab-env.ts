@@ -69,12 +69,12 @@ export async function onVm(vm: VmHandle, command: string, timeoutMs = 60_000): P
   return r.stdout;
 }
 
-/** Slot letter the host runs, from the label of / (prepareSpare labels slots ab-slot-x). */
+/** Slot letter the host runs: every lab layout has slot A on vda1 and slot B on vda2. */
 export async function hostSlot(vm: VmHandle): Promise<string> {
-  const label = (await onVm(vm, 'findmnt -n -o LABEL /')).trim();
-  const m = /^ab-slot-([ab])$/.exec(label);
-  if (!m) throw new Error(`root filesystem label is ${label}`);
-  return m[1]!;
+  const root = (await onVm(vm, 'findmnt -n -o SOURCE /')).trim();
+  const slot = { '/dev/vda1': 'a', '/dev/vda2': 'b' }[root];
+  if (!slot) throw new Error(`the root is on ${root}, neither lab slot`);
+  return slot;
 }
 
 /** Reboots the host the plain way (nothing of ours involved) and returns the slot it comes back on. */
