@@ -10,12 +10,13 @@
 // (pass { identityFile } to let the same client key in).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, copyFile, chmod, mkdir, rm } from 'node:fs/promises';
-import { rmSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { SshTarget } from '../../activities/ssh.js';
+import { afterAll, beforeAll } from 'vitest';
+import { closeAllHosts, SshHost, type SshTarget } from '../../activities/ssh.js';
 import { freePort } from '../../lib/free-port.js';
 import { parseProfile, type Profile } from '../../lib/profile.js';
 
@@ -340,4 +341,23 @@ export function sshdProfile(sshd: Sshd, overrides: Record<string, unknown> = {})
     release: { source: 'debootstrap', suite: 'trixie' },
     ...overrides,
   });
+}
+
+/**
+ * For one test file: a real sshd, a connection to it and a temporary directory, made before
+ * the file's tests and removed after them. The fields are set in beforeAll: read them in tests.
+ */
+export function sshdSession(tmpPrefix: string): { sshd: Sshd; h: SshHost; tmp: string } {
+  const s = {} as { sshd: Sshd; h: SshHost; tmp: string };
+  beforeAll(async () => {
+    s.sshd = await startSshd();
+    s.h = await SshHost.connect(s.sshd.target());
+    s.tmp = mkdtempSync(join(tmpdir(), tmpPrefix));
+  }, 60_000);
+  afterAll(async () => {
+    closeAllHosts();
+    await s.sshd?.stop();
+    if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
+  }, 60_000);
+  return s;
 }

@@ -1,37 +1,22 @@
 // The pre-flight gather against a real sshd on this machine: where health units come from, by
 // systemd or (no systemd running) by the unit search paths, and dpkg.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatherPreflight } from '../../activities/preflight.js';
-import { closeAllHosts, SshHost } from '../../activities/ssh.js';
-import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshdProfile, sshdSession } from '../helpers/sshd.js';
 
 const T = 60_000;
 const DEBIAN_WITH_SSH = existsSync('/usr/bin/dpkg-query') && existsSync('/lib/systemd/system/ssh.service') && existsSync('/lib/systemd/system/getty@.service');
-let sshd: Sshd;
-let h: SshHost;
-let tmp: string;
-
-beforeAll(async () => {
-  sshd = await startSshd();
-  h = await SshHost.connect(sshd.target());
-  tmp = mkdtempSync(join(tmpdir(), 'ab-upgrade-preflight-'));
-}, T);
-afterAll(async () => {
-  closeAllHosts();
-  await sshd?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-}, T);
+const session = sshdSession('ab-upgrade-preflight-');
 
 describe.skipIf(!DEBIAN_WITH_SSH)('gatherPreflight', () => {
   it('finds each health unit file and its package, the local units, fstab and dependencies', { timeout: T }, async () => {
-    const dir = join(tmp, 'system');
+    const dir = join(session.tmp, 'system');
     mkdirSync(dir);
     writeFileSync(join(dir, 'myapp.service'), '[Service]\nExecStart=/bin/true\n');
-    const profile = sshdProfile(sshd, { health: { units: ['ssh.service', 'getty@tty1.service', 'ab-upgrade-no-such.service'] } });
-    const g = await gatherPreflight(h, profile, dir);
+    const profile = sshdProfile(session.sshd, { health: { units: ['ssh.service', 'getty@tty1.service', 'ab-upgrade-no-such.service'] } });
+    const g = await gatherPreflight(session.h, profile, dir);
     expect(g.units).toEqual([
       { unit: 'ssh.service', fragment: expect.stringMatching(/^(\/usr)?\/lib\/systemd\/system\/ssh\.service$/), packages: ['openssh-server'] },
       { unit: 'getty@tty1.service', fragment: expect.stringMatching(/^(\/usr)?\/lib\/systemd\/system\/getty@\.service$/), packages: ['systemd'] },

@@ -1,36 +1,21 @@
 // Finding the operator's own units, against a real sshd and this machine's dpkg, with a temporary
 // directory standing in for /etc/systemd/system.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ENABLE_SERVICES, listLocalUnits } from '../../activities/carry.js';
 import { sh } from '../../activities/host-io.js';
-import { closeAllHosts, SshHost } from '../../activities/ssh.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshdSession } from '../helpers/sshd.js';
 
 const T = 60_000;
 const HAS_DPKG = existsSync('/usr/bin/dpkg-query') && existsSync('/etc/debian_version');
-let sshd: Sshd;
-let h: SshHost;
-let tmp: string;
-
-beforeAll(async () => {
-  sshd = await startSshd();
-  h = await SshHost.connect(sshd.target());
-  tmp = mkdtempSync(join(tmpdir(), 'ab-upgrade-units-'));
-}, T);
-afterAll(async () => {
-  closeAllHosts();
-  await sshd?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-}, T);
+const session = sshdSession('ab-upgrade-units-');
 
 describe.skipIf(!HAS_DPKG)('listLocalUnits', () => {
   it('finds unit files, drop-ins, masks and linked units no package owns; not enablement links or aliases', { timeout: T }, async () => {
-    const dir = join(tmp, 'system');
-    const data = join(tmp, 'data');
-    const opt = join(tmp, 'opt');
+    const dir = join(session.tmp, 'system');
+    const data = join(session.tmp, 'data');
+    const opt = join(session.tmp, 'opt');
     for (const d of [dir, data, opt, `${dir}/myapp.service.d`, `${dir}/nginx.service.d`, `${dir}/multi-user.target.wants`, `${dir}/timers.target.wants`])
       mkdirSync(d, { recursive: true });
     const unit = '[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n';
@@ -49,9 +34,9 @@ describe.skipIf(!HAS_DPKG)('listLocalUnits', () => {
     writeFileSync(join(data, 'ondata.service'), unit);
     symlinkSync(join(data, 'ondata.service'), join(dir, 'ondata.service'));
     symlinkSync('/etc/debian_version', join(dir, 'pkgfile.service')); // a file dpkg owns
-    symlinkSync(join(tmp, 'nowhere.service'), join(dir, 'gone.service'));
+    symlinkSync(join(session.tmp, 'nowhere.service'), join(dir, 'gone.service'));
 
-    const r = await listLocalUnits(h, data, dir);
+    const r = await listLocalUnits(session.h, data, dir);
     expect([...r.carry].sort()).toEqual(
       [
         'app.socket',
@@ -71,21 +56,21 @@ describe.skipIf(!HAS_DPKG)('listLocalUnits', () => {
         .concat(join(opt, 'linked.service'))
         .sort(),
     );
-    expect(r.skipped).toEqual([{ path: join(dir, 'gone.service'), reason: `linked unit whose target ${join(tmp, 'nowhere.service')} is missing` }]);
+    expect(r.skipped).toEqual([{ path: join(dir, 'gone.service'), reason: `linked unit whose target ${join(session.tmp, 'nowhere.service')} is missing` }]);
   });
 
   it('an absent directory has no local units', { timeout: T }, async () => {
-    expect(await listLocalUnits(h, '/srv', join(tmp, 'absent'))).toEqual({ carry: [], skipped: [] });
+    expect(await listLocalUnits(session.h, '/srv', join(session.tmp, 'absent'))).toEqual({ carry: [], skipped: [] });
   });
 
   it('the enable step enables an enabled instance of a template carried to the new slot', { timeout: T }, async () => {
-    const old = join(tmp, 'old-system');
+    const old = join(session.tmp, 'old-system');
     mkdirSync(join(old, 'multi-user.target.wants'), { recursive: true });
     symlinkSync(join(old, 'queue@.service'), join(old, 'multi-user.target.wants/queue@mail.service'));
-    const root = join(tmp, 'new-root');
+    const root = join(session.tmp, 'new-root');
     mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
     writeFileSync(join(root, 'etc/systemd/system/queue@.service'), '[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\n');
-    const out = await sh(h, ENABLE_SERVICES, [root, old]);
+    const out = await sh(session.h, ENABLE_SERVICES, [root, old]);
     expect(out.split('\n')).toContain('E queue@mail.service');
     expect(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/queue@mail.service')).isSymbolicLink()).toBe(true);
   });

@@ -2,22 +2,17 @@
 // real sshd: it keeps the operator's label and the UUID, and refuses, in the same shell as mkfs,
 // a device that is not what inspect saw or that holds something other than a filesystem.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSpare } from '../../activities/slots.js';
-import { SshHost } from '../../activities/ssh.js';
 import type { HostFacts, SlotFacts } from '../../lib/contract.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { sshdSession } from '../helpers/sshd.js';
 
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 const blkid = (dev: string, tag: string) => run('sh', '-c', 'blkid -p -s "$1" -o value "$2" || true', 'sh', tag, dev);
 
 describe.skipIf(process.getuid?.() !== 0)('formatSpare on a loop device over a real sshd', () => {
-  let sshd: Sshd;
-  let host: SshHost;
-  let dir: string;
+  const session = sshdSession('ab-format-');
   let loop: string;
   const part = (n: number) => `${loop}p${n}`;
 
@@ -26,37 +21,31 @@ describe.skipIf(process.getuid?.() !== 0)('formatSpare on a loop device over a r
     name: 'b', device: dev, partuuid: blkid(dev, 'PART_ENTRY_UUID') || null, uuid: blkid(dev, 'UUID') || null,
     label: blkid(dev, 'LABEL') || null, fstype: blkid(dev, 'TYPE') || null, sizeBytes: 24 << 20, usedBytes: null,
   });
-  const format = (spare: SlotFacts) => formatSpare(host, { spare } as HostFacts);
+  const format = (spare: SlotFacts) => formatSpare(session.h, { spare } as HostFacts);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ab-format-'));
-    const img = join(dir, 'disk.img');
+    const img = join(session.tmp, 'disk.img');
     run('truncate', '-s', '80M', img);
     run('sh', '-c', `printf 'label: gpt\\n,24M\\n,24M\\n,24M\\n' | sfdisk -q "$1"`, 'sh', img);
     loop = run('losetup', '-fP', '--show', img);
     // Without udev, losetup -P does not always create the partition nodes; partx does.
     run('sh', '-c', 'partx -a "$1" 2>/dev/null || true', 'sh', loop);
-    sshd = await startSshd();
-    host = await SshHost.connect(sshd.target());
   }, 60_000);
 
-  afterAll(async () => {
-    host?.close();
-    await sshd?.stop();
+  afterAll(() => {
     if (loop) run('losetup', '-d', loop);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps the operator\'s label and the filesystem UUID', async () => {
     run('mkfs.ext4', '-q', '-F', '-L', 'sys-green', part(1));
     const before = seen(part(1));
-    run('sh', '-c', 'mkdir -p "$1/m" && mount "$2" "$1/m" && touch "$1/m/old-release" && umount "$1/m"', 'sh', dir, part(1));
+    run('sh', '-c', 'mkdir -p "$1/m" && mount "$2" "$1/m" && touch "$1/m/old-release" && umount "$1/m"', 'sh', session.tmp, part(1));
     await format(before);
     expect(blkid(part(1), 'LABEL')).toBe('sys-green');
     expect(blkid(part(1), 'UUID')).toBe(before.uuid);
     expect(blkid(part(1), 'TYPE')).toBe('ext4');
     // It really is a new filesystem.
-    expect(run('sh', '-c', 'mount -o ro "$2" "$1/m" && ls -A "$1/m"; umount "$1/m"', 'sh', dir, part(1))).toBe('lost+found');
+    expect(run('sh', '-c', 'mount -o ro "$2" "$1/m" && ls -A "$1/m"; umount "$1/m"', 'sh', session.tmp, part(1))).toBe('lost+found');
   });
 
   it('gives an unlabelled spare the conventional label', async () => {
