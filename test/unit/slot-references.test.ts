@@ -14,18 +14,8 @@ import { parseProfile, type Profile } from '../../lib/profile.js';
 const GiB = 1024 ** 3;
 const NOW = '2026-12-02T03:00:00.000Z';
 
-interface Part {
-  name: string;
-  type: string;
-  size: number;
-  fstype: string | null;
-  uuid: string | null;
-  partuuid: string | null;
-  label: string | null;
-  partlabel: string | null;
-  mountpoints: string[];
-  holders?: Part[];
-}
+/** A partition as lsblk shows it; its path and parent follow from the disk's name in this boot. */
+type Part = Omit<LsblkDevice, 'path' | 'pkname' | 'children'> & { holders?: object[] };
 
 /** A GPT/UEFI host laid out by its operator: ESP, swap, two root slots and data, own labels. */
 function operatorHost(): Part[] {
