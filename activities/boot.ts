@@ -60,6 +60,7 @@ async function writeCustomCfg(h: SshHost, grubDir: string, content: string): Pro
   await sh(h, 'grub-script-check "$1" && mv -f "$1" "$2"', [tmp, `${grubDir}/custom.cfg`]);
 }
 
+/** One backup per inspected boot: addBootEntry writes it, removeBootEntry finds it from the same facts. */
 const backupDirFor = (facts: HostFacts) => `/boot/grub/ab-upgrade-backup-${facts.bootId.replace(/[^0-9a-f-]/g, '')}`;
 
 // Saves the owner's GRUB files once per upgrade attempt (a retry must not back up our own
@@ -118,10 +119,11 @@ grub-editenv "$grub/grubenv" unset next_entry
 if [ -n "$prev" ]; then grub-editenv "$grub/grubenv" set "saved_entry=$prev"; else grub-editenv "$grub/grubenv" unset saved_entry; fi
 `;
 
-export async function removeBootEntry(h: SshHost, _profile: Profile, facts: HostFacts, entry: BootEntry): Promise<void> {
+export async function removeBootEntry(h: SshHost, _profile: Profile, facts: HostFacts): Promise<void> {
   const running = await runningSlot(h, facts);
   const root = await slotRoot(h, facts, facts.bootOwner, running, OTHER_MNT, false);
-  await sh(h, RESTORE, [root, entry.backupDir, entry.previousDefault ?? '']);
+  const backupDir = backupDirFor(facts);
+  await sh(h, RESTORE, [root, backupDir, facts.grub.savedEntry ?? '']);
   // A backup that had no custom.cfg: make sure our block is gone even if a retry rewrote it.
   const custom = await readFile(h, `${root}/boot/grub/custom.cfg`);
   if (custom !== null && custom.includes('ab-upgrade')) {
@@ -129,7 +131,7 @@ export async function removeBootEntry(h: SshHost, _profile: Profile, facts: Host
     if (rest.trim()) await writeCustomCfg(h, `${root}/boot/grub`, rest);
     else await sh(h, 'rm -f "$1"', [`${root}/boot/grub/custom.cfg`]);
   }
-  await sh(h, 'rm -rf -- "$1"', [`${root}${entry.backupDir}`]);
+  await sh(h, 'rm -rf -- "$1"', [`${root}${backupDir}`]);
   if (root) await unmount(h, root);
 }
 

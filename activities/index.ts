@@ -73,7 +73,7 @@ export function createActivities(deps: ActivityDeps = { powerDriverFor }): HostA
     carryBack: (p, f) => withFacts(p, f, (h, f) => carryBack(h, p, f)),
     finalSync: (p, f, prev) => withFacts(p, f, (h, f) => finalSync(h, p, f, prev)),
     addBootEntry: (p, f) => withFacts(p, f, (h, f) => addBootEntry(h, p, f)),
-    removeBootEntry: (p, f, e) => withFacts(p, f, (h, f) => removeBootEntry(h, p, f, e)),
+    removeBootEntry: (p, f) => withFacts(p, f, (h, f) => removeBootEntry(h, p, f)),
     trialBoot: (p, f, e) => withFacts(p, f, (h, f) => trialBoot(h, p, f, e)),
     awaitComeback: (p, before, ms) => awaitComeback(p, before, ms),
     checkHealth: (p) => checkHealth(p),

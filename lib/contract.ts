@@ -167,8 +167,12 @@ export interface HostActivities {
   finalSync(profile: Profile, facts: HostFacts, previous: CarryReport): Promise<CarryReport>;
   /** Add a GRUB entry for the spare on the owning slot's GRUB. */
   addBootEntry(profile: Profile, facts: HostFacts): Promise<BootEntry>;
-  /** Compensation: remove our entry and restore the saved default and GRUB files. */
-  removeBootEntry(profile: Profile, facts: HostFacts, entry: BootEntry): Promise<void>;
+  /**
+   * Compensation: remove our entry and restore the GRUB files from the backup addBootEntry made
+   * for this inspected boot (found from `facts`, so it also undoes an addBootEntry that failed
+   * half-way) and the saved default inspect saw.
+   */
+  removeBootEntry(profile: Profile, facts: HostFacts): Promise<void>;
   /** grub-reboot or kexec into the spare; the dropped connection is success. */
   trialBoot(profile: Profile, facts: HostFacts, entry: BootEntry): Promise<TrialBootResult>;
   /** Polls (heartbeating) until a new boot_id answers; runs until cancelled by the workflow's timer. */

@@ -60,14 +60,15 @@ export async function upgradeHost(raw: UpgradeInput): Promise<UpgradeResult> {
       (c) => `${c.carried.length} files carried, ${c.regenerated.length} regenerated, ${c.skipped.length} skipped`,
     );
 
-    // 5. A GRUB entry for the spare slot; undone by removeBootEntry if we do not finish.
+    // 5. A GRUB entry for the spare slot; undone by removeBootEntry if we do not finish. The undo
+    //    is registered first: addBootEntry may change GRUB's files and still fail.
+    rb.pushCompensation('compensate.removeBootEntry', () => a.grub.removeBootEntry(profile, facts));
     const entry = await rb.phase(
       'addBootEntry',
       () => a.grub.addBootEntry(profile, facts),
       (e) => `entry ${e.entryId} → slot ${e.targetSlot}`,
     );
     rb.status.bootEntry = entry;
-    rb.pushCompensation('compensate.removeBootEntry', () => a.grub.removeBootEntry(profile, facts, entry));
 
     // 6. A human says when (unless autoApprove).
     const decision = await rb.awaitApproval(`reboot ${profile.name} into slot ${spare} (${rb.status.install.prettyName})`);

@@ -35,6 +35,8 @@ export interface FakeHostScript {
   healthFailsOn?: SlotName[];
   /** These activities fail (non-retryable CommandFailed) with the given message. */
   fail?: Partial<Record<keyof HostActivities, string>>;
+  /** These activities do their work (their side effects happen), then fail with the given message. */
+  failAfter?: Partial<Record<keyof HostActivities, string>>;
   /** Like `fail`, but only the first call of each fails. */
   failFirst?: Partial<Record<keyof HostActivities, string>>;
   /** installRelease takes this long (heartbeating every 100 ms; resumes from heartbeat details). */
@@ -174,7 +176,10 @@ export class FakeHost {
         const first = this.calls.filter((c) => c.name === name).length === 1;
         const failure = this.script.fail?.[name] ?? (first ? this.script.failFirst?.[name] : undefined);
         if (failure) throw ApplicationFailure.nonRetryable(failure, FailureTypes.CommandFailed);
-        return (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        const result = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        const after = this.script.failAfter?.[name];
+        if (after) throw ApplicationFailure.nonRetryable(after, FailureTypes.CommandFailed);
+        return result;
       }) as HostActivities[K];
 
     const carry: CarryReport = {

@@ -206,6 +206,17 @@ describe('upgradeHost', () => {
     });
   });
 
+  test('addBootEntry changes GRUB, then fails for good: the compensation registered before it restores GRUB', async () => {
+    await withUpgrade({ script: { failAfter: { addBootEntry: 'update-grub: error: out of memory' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const final = finalStatusFrom(await handle.result().catch((e: unknown) => e))!;
+      expect(final.state).toBe('failed');
+      expect(final.reason).toMatch(/^addBootEntry failed: update-grub: error: out of memory/);
+      expect(fake.count('removeBootEntry')).toBe(1);
+      expect(fake.entry).toBeUndefined();
+      expect(fake.count('trialBoot')).toBe(0);
+    });
+  });
+
   test('host never comes back: power reset lands it on slot a, boot entry removed, rolled back', async () => {
     await withUpgrade({ script: { hangOnBootInto: ['b'] }, input: { autoApprove: true } }, async ({ fake, handle }) => {
       const result = await handle.result();
