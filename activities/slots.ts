@@ -2,6 +2,7 @@
 // the same shell, so a spare that became active or got mounted since inspect is never touched.
 import type { HostFacts } from '../lib/contract.js';
 import { spareFsLabel } from '../lib/blockdev.js';
+import { OVERWRITABLE_FS } from '../lib/layout.js';
 import { OTHER_MNT, RUN_DIR, sh, unmount, SPARE_MNT } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
@@ -19,7 +20,7 @@ probe() { blkid -p -s "$1" -o value "$dev" | lower || true; }
 if [ -n "$partuuid" ] && [ "$(probe PART_ENTRY_UUID)" != "$(printf %s "$partuuid" | lower)" ]; then echo "refusing: $dev no longer has PARTUUID $partuuid" >&2; exit 3; fi
 if [ -n "$uuid" ] && [ "$(probe UUID)" != "$(printf %s "$uuid" | lower)" ]; then echo "refusing: $dev no longer has UUID $uuid" >&2; exit 3; fi
 sig=$(probe TYPE)
-case "$sig" in ''|ext2|ext3|ext4|xfs|btrfs) ;; *) echo "refusing: $dev holds a $sig signature" >&2; exit 3 ;; esac
+case "$sig" in ''|${[...OVERWRITABLE_FS].join('|')}) ;; *) echo "refusing: $dev holds a $sig signature" >&2; exit 3 ;; esac
 holders=$(ls "/sys/class/block/$(basename "$(realpath "$dev")")/holders" 2>/dev/null || true)
 if [ -n "$holders" ]; then echo "refusing: $dev is in use by $holders" >&2; exit 3; fi
 set -- -q -F -L "$label"

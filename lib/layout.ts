@@ -36,7 +36,7 @@ export const profileDeviceRefs = (p: Pick<Profile, 'slots' | 'data'>): string[] 
 
 // What a spare may hold for us to overwrite it: nothing, or a plain filesystem. Anything else
 // (an LVM PV, a LUKS container, swap, a RAID or ZFS member) is someone's data or in use.
-const OVERWRITABLE_FS = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
+export const OVERWRITABLE_FS: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 /** Why `dev` must not be formatted as the spare, or null. */
 export function spareContentProblem(dev: LsblkDevice, devices: LsblkDevice[]): string | null {
