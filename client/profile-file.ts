@@ -37,11 +37,14 @@ export async function readYamlFile(path: string): Promise<unknown> {
 const position = (e: YAMLError) => (e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : `offset ${e.pos[0]}`);
 
 function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true });
+  // logLevel 'error': yaml's warnings go to process.emitWarning (stderr, logs) and quote the file.
+  const doc = parseDocument(text, { prettyErrors: true, logLevel: 'error' });
   if (doc.errors.length) {
     // prettyErrors appends " at line L, column C:" and a code frame quoting the source: keep
     // the parser's own words (they name at most a character, tag or anchor) and the position.
-    const what = (e: YAMLError) => e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    // Some messages end in the offending text (": \"<a whole line>\"" for a stray scalar, a
+    // block scalar's header): that tail goes too.
+    const what = (e: YAMLError) => e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/: .*$/, '');
     throw new YamlSyntaxError(
       doc.errors.map((e) => `${source}: YAML ${what(e)} at ${position(e)}`),
       doc.errors.map((e) => `${e.code} at ${position(e)}`),
@@ -49,8 +52,12 @@ function parseYaml(text: string, source: string): unknown {
   }
   try {
     return doc.toJS();
-  } catch {
-    // An alias without its anchor throws here, with the alias name in the message.
+  } catch (e) {
+    // An alias without its anchor throws here, with the alias name in the message; so does a
+    // document whose aliases expand past yaml's maxAliasCount (a "billion laughs").
+    if (e instanceof Error && e.message.startsWith('Excessive alias count')) {
+      throw new YamlSyntaxError([`${source}: YAML too many aliases (*name) to expand: a resource exhaustion attack?`], ['EXCESSIVE_ALIAS_COUNT']);
+    }
     throw new YamlSyntaxError([`${source}: YAML an alias (*name) refers to no anchor (&name)`], ['UNRESOLVED_ALIAS']);
   }
 }

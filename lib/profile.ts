@@ -25,14 +25,16 @@ export const duration = (fallback: string) =>
     .union([z.string(), z.number()])
     .default(fallback)
     .transform((v, ctx) => {
+      // Quoted as JSON: a value with a line break stays on its problem's line.
+      const quoted = JSON.stringify(String(v));
       const ms = parseDurationMs(v);
       if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use e.g. 90s, 5m, 1h30m)` });
+        ctx.addIssue({ code: 'custom', message: `${quoted} is not a duration (use e.g. 90s, 5m, 1h30m)` });
         return z.NEVER;
       }
       const bounds = durationBoundsProblem(ms);
       if (bounds) {
-        ctx.addIssue({ code: 'custom', message: `"${v}" ${bounds}` });
+        ctx.addIssue({ code: 'custom', message: `${quoted} ${bounds}` });
         return z.NEVER;
       }
       return ms;
@@ -290,6 +292,9 @@ function toFileForm(p: Record<string, unknown>, problems: string[]): Record<stri
     return `${v as number}ms`;
   };
   const out: Record<string, unknown> = { ...p };
+  // A name that is the host is the default, not the operator's: a host may hold what a name may
+  // not (an IPv6 address's ":"), and parsing gives the same name again.
+  if (p.name === p.host) delete out.name;
   const { timings, health } = p;
   if (isRecord(timings)) {
     out.timings = { ...timings };
@@ -326,7 +331,21 @@ export class ProfileError extends Error {
 }
 
 export function formatZodIssues(error: z.ZodError, root = '(profile)'): string[] {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : root}: ${issueMessage(i)}`);
+  return unfoldUnions(error.issues).map((i) => `${i.path.length ? i.path.join('.') : root}: ${issueMessage(i)}`);
+}
+
+/**
+ * A union none of whose options fits is one "Invalid input" at the union's field. When only one
+ * option took the value's type (slots given as an object with a bad slot), its issues name the
+ * fields inside instead (slots.a).
+ */
+function unfoldUnions(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((i) => {
+    if (i.code !== 'invalid_union') return [i];
+    const rejectsType = (b: z.core.$ZodIssue) => b.path.length === 0 && ['invalid_type', 'invalid_value', 'invalid_union'].includes(b.code);
+    const taken = i.errors.filter((option) => option.length > 0 && !option.some(rejectsType));
+    return taken.length === 1 ? unfoldUnions(taken[0]!.map((b) => ({ ...b, path: [...i.path, ...b.path] }))) : [i];
+  });
 }
 
 function issueMessage(i: z.core.$ZodIssue): string {
