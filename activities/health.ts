@@ -6,6 +6,8 @@ import { profileDeviceRefs } from '../lib/layout.js';
 import type { Profile } from '../lib/profile.js';
 import { onHost, sh } from './host-io.js';
 import { cancellationSignal, heartbeat } from './progress.js';
+import type { Socket } from 'node:net';
+import { awaitSshGreeting } from './ssh-greeting.js';
 import { SshHost, targetFromProfile } from './ssh.js';
 
 // Boot id, root source, the /dev/… links among the arguments (the profile's references), then
@@ -25,17 +27,28 @@ export function slotFromProbe(profile: Profile, rootSource: string, lsblkJson: s
 }
 
 /**
- * One bounded probe over a fresh connection (the pooled one died with the reboot). Aborting
- * `signal` drops the connection (the host's sshd ends the probe's commands).
+ * How long a probe may take once sshd has greeted: a host that is still booting, or an emulated
+ * one, may need far longer for a key exchange and three commands than for its greeting, and
+ * cutting it short would only start the handshake over.
  */
-export async function probeOnce(profile: Profile, timeoutMs = 10_000, signal?: AbortSignal): Promise<ProbeResult> {
+export const ANSWER_BOUND_MS = 60_000;
+
+/**
+ * One probe over a fresh connection (the pooled one died with the reboot): `timeoutMs` bounds
+ * the wait for sshd's greeting, ANSWER_BOUND_MS the rest. `onGreeting` is told when sshd
+ * answered. Aborting `signal` drops the connection (the host's sshd ends the probe's commands).
+ */
+export async function probeOnce(profile: Profile, timeoutMs = 10_000, signal?: AbortSignal, onGreeting?: () => void): Promise<ProbeResult> {
   let h: SshHost | null = null;
-  const drop = () => h?.close();
+  let sock: Socket | null = null;
+  const drop = () => (h?.close(), sock?.destroy());
   signal?.addEventListener('abort', drop, { once: true });
   try {
-    h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: timeoutMs }, { signal });
+    sock = await awaitSshGreeting(profile.host, profile.port, timeoutMs, signal);
+    onGreeting?.();
+    h = await SshHost.connect({ ...targetFromProfile(profile), connectTimeoutMs: ANSWER_BOUND_MS }, { signal, sock });
     if (signal?.aborted) throw new Error('probe aborted');
-    const out = await sh(h, PROBE, profileDeviceRefs(profile), { timeoutMs });
+    const out = await sh(h, PROBE, profileDeviceRefs(profile), { timeoutMs: ANSWER_BOUND_MS });
     const [bootId = '', rootSource = '', ...rest] = out.split('\n');
     const json = rest.findIndex((l) => l.startsWith('{'));
     const slot = slotFromProbe(profile, rootSource.trim(), rest.slice(json).join('\n'), rest.slice(0, json).join('\n'));
@@ -47,6 +60,7 @@ export async function probeOnce(profile: Profile, timeoutMs = 10_000, signal?: A
   } finally {
     signal?.removeEventListener('abort', drop);
     h?.close();
+    sock?.destroy();
   }
 }
 
@@ -60,12 +74,17 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** At most this many probes in flight (each is bounded by its own connect/exec timeout). */
 const MAX_PROBES_IN_FLIGHT = 4;
+/** After sshd greets a probe, how long no other probe starts (see pollComeback). */
+const GREETING_QUIET_MS = 10_000;
 
 /**
  * Polls until a boot other than `bootIdBefore` answers. Ends only by success or cancellation.
  * A new probe starts every poll interval even while earlier ones still wait: while the host
  * boots, a connection can hang for its whole bound (a NAT or port forward accepts before sshd
- * is up), and waiting it out would add up to that bound to the measured downtime.
+ * is up), and waiting it out would add up to that bound to the measured downtime. Once sshd
+ * has greeted a probe, no new one starts for GREETING_QUIET_MS: more handshakes would only take
+ * CPU from a host that is busy booting (after that, probes resume, in case that host died
+ * mid-handshake).
  */
 export function awaitComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number): Promise<ComebackResult> {
   return pollComeback(profile, bootIdBefore, pollIntervalMs, cancellationSignal());
@@ -77,6 +96,7 @@ export function pollComeback(profile: Profile, bootIdBefore: string, pollInterva
   return new Promise<ComebackResult>((resolve, reject) => {
     let probes = 0;
     let inFlight = 0;
+    let quietUntil = 0;
     let done = false;
     let timer: NodeJS.Timeout | undefined;
     // The first answer ends the others: their handshakes and probe commands would take CPU
@@ -91,10 +111,10 @@ export function pollComeback(profile: Profile, bootIdBefore: string, pollInterva
     };
     const launch = () => {
       if (done) return;
-      if (inFlight < MAX_PROBES_IN_FLIGHT) {
+      if (inFlight < MAX_PROBES_IN_FLIGHT && Date.now() >= quietUntil) {
         inFlight++;
         const n = ++probes;
-        probeOnce(profile, probeTimeoutMs, others.signal).then(
+        probeOnce(profile, probeTimeoutMs, others.signal, () => (quietUntil = Date.now() + GREETING_QUIET_MS)).then(
           (p) => {
             inFlight--;
             if (done) return;

@@ -15,6 +15,7 @@
 // - every argv element is POSIX-quoted; secrets (identity file contents, stdin) are never logged.
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
@@ -336,8 +337,11 @@ export class SshHost {
     return `${this.target.user}@${this.target.host}:${this.target.port}`;
   }
 
-  /** `signal`: aborting gives up the handshake (the connection is closed at once). */
-  static async connect(target: SshTarget, opts: { signal?: AbortSignal } = {}): Promise<SshHost> {
+  /**
+   * `signal`: aborting gives up the handshake (the connection is closed at once). `sock`: an
+   * already connected socket to the target to speak SSH over (see ssh-greeting.ts).
+   */
+  static async connect(target: SshTarget, opts: { signal?: AbortSignal; sock?: Socket } = {}): Promise<SshHost> {
     const where = `${target.host}:${target.port}`;
     let expected;
     try {
@@ -353,6 +357,7 @@ export class SshHost {
       readyTimeout: target.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       keepaliveInterval: target.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_MS,
       keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      ...(opts.sock ? { sock: opts.sock } : {}),
     };
     if (target.identityFile !== undefined) {
       try {

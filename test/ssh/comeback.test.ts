@@ -47,6 +47,25 @@ function startGate(targetPort: number): Promise<Gate> {
   );
 }
 
+/** A host whose sshd answers, but slowly (one still busy booting): each chunk it sends arrives `delayMs` late. */
+function startSlowLink(targetPort: number, delayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) (sockets.add(s), s.on('error', () => {}), s.on('close', () => (client.destroy(), upstream.destroy())));
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => void setTimeout(() => client.destroyed || client.write(chunk), delayMs));
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as { port: number }).port,
+        close: () => new Promise((r) => (sockets.forEach((s) => s.destroy()), server.close(() => r()))),
+      }),
+    ),
+  );
+}
+
 let sshd: Sshd;
 beforeAll(async () => {
   sshd = await startSshd();
@@ -78,6 +97,28 @@ describe('awaitComeback', () => {
       expect(gate.heldWhenPassed).toBeGreaterThanOrEqual(1);
     } finally {
       await gate.close();
+    }
+  });
+
+  it('a slow sshd that greets in time gets the time its handshake needs (no endless restarts)', { timeout: T }, async () => {
+    // Greeting after 1.5 s (within the 5 s greeting bound); the whole probe, a dozen delayed
+    // round trips, takes far longer than that bound.
+    const link = await startSlowLink(sshd.port, 1_500);
+    try {
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const started = Date.now();
+      const stop = new AbortController();
+      const cap = setTimeout(() => stop.abort(new Error('no answer within 45 s')), 45_000);
+      const outcome = await pollComeback(sshdProfile(sshd, { port: link.port }), 'boot-before-the-reboot', 300, stop.signal).then(
+        () => 'resolved',
+        (e: Error) => e.message,
+      );
+      clearTimeout(cap);
+      // This machine's root is on neither slot: reaching that verdict means a probe got through.
+      expect(outcome).toMatch(`the host came back (boot ${bootId}) but its root is on neither slot`);
+      expect(Date.now() - started).toBeGreaterThan(5_000);
+    } finally {
+      await link.close();
     }
   });
 
