@@ -9,7 +9,7 @@
 import { otherSlot, type SlotName } from '../lib/contract.js';
 import type { RollbackInput, UpgradeResult } from '../lib/workflow-api.js';
 import { Runbook, comebackMissed, summarizeHealth } from './runbook.js';
-import { checkedInput } from './upgrade-host.js';
+import { checkedInput } from './checked-input.js';
 
 export async function rollbackHost(raw: RollbackInput): Promise<UpgradeResult> {
   const { input, invalid } = checkedInput(raw); // the profile is validated before any activity

@@ -6,25 +6,10 @@
 // (UpgradeFailed, carrying the final status). Any failure after it: automatic rollback to the old
 // slot (SSH reboot, else power reset, else the operator), compensations, result 'rolled-back'.
 // Not approved: compensations, result 'rejected'.
-import { ApplicationFailure } from '@temporalio/workflow';
-import { FailureTypes, type SlotName } from '../lib/contract.js';
-import { ProfileError, revalidateProfile } from '../lib/profile.js';
+import type { SlotName } from '../lib/contract.js';
 import type { UpgradeInput, UpgradeResult } from '../lib/workflow-api.js';
+import { checkedInput } from './checked-input.js';
 import { Runbook, comebackMissed, summarizeHealth } from './runbook.js';
-
-/**
- * The input with its profile validated by the profile schema (defaults applied), or the failure
- * to end the workflow with. Anyone who can start a workflow on the task queue chooses the
- * profile, so it is checked here, before any activity, and not only by the CLI. Pure: no commands.
- */
-export function checkedInput<I extends UpgradeInput>(input: I): { input: I; invalid?: ApplicationFailure } {
-  try {
-    return { input: { ...input, profile: revalidateProfile(input?.profile) } };
-  } catch (e) {
-    if (!(e instanceof ProfileError)) throw e;
-    return { input, invalid: ApplicationFailure.nonRetryable(`invalid host profile: ${e.problems.join('; ')}`, FailureTypes.InvalidInput) };
-  }
-}
 
 export async function upgradeHost(raw: UpgradeInput): Promise<UpgradeResult> {
   const { input, invalid } = checkedInput(raw);
