@@ -5,7 +5,7 @@
 // later rollbackHost returns to slot A (Debian 12) with the data intact (scenarios 2 and 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planHost } from '../../client/cli.js';
-import { finalStatus, hostSlot, onVm, plainReboot, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
+import { finalStatus, historyText, hostSlot, labSecrets, onVm, plainReboot, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
 
 /** What the operator set up, as the host shows it: it must survive every transition. */
 async function operatorSetup(lab: LabEnv) {
@@ -52,9 +52,14 @@ describe('UEFI host laid out by its operator: upgrade and later rollback', () =>
     expect((await onVm(vm, '[ -d /sys/firmware/efi ] && echo uefi')).trim()).toBe('uefi');
     await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1 > /srv/data/payload.sum');
     const hostKey = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
-    const s = await finalStatus(await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true }));
+    const handle = await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true });
+    const s = await finalStatus(handle);
     expect(s.state, s.reason).toBe('committed');
     expect(await hostSlot(vm)).toBe('b');
+    // The history holds the carry report of the host's private keys: never a line or a digest of them.
+    const history = await historyText(handle);
+    expect(history).toContain('/etc/ssh/ssh_host_ed25519_key');
+    for (const secret of await labSecrets(lab)) expect(history).not.toContain(secret);
     expect(await onVm(vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^13/);
     expect((await onVm(vm, '[ -d /sys/firmware/efi ] && findmnt -n -o TARGET /boot/efi')).trim()).toBe('/boot/efi');
     expect((await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim()).toBe(hostKey);

@@ -2,7 +2,8 @@
 // worker running the real SSH activities (lab/session.ts, shared with `ab-upgrade lab` and the
 // benchmark). Assertions go to the host through the OpenSSH client (vm.ssh), independent of our
 // own SSH layer.
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finalStatusFrom, startOptions, statusQuery, WorkflowTypes, type RollbackInput, type UpgradeInput, type WorkflowStatus } from '../../lib/workflow-api.js';
@@ -83,4 +84,34 @@ export async function plainReboot(vm: VmHandle): Promise<string> {
   await vm.ssh('systemd-run --on-active=1 systemctl reboot', { timeoutMs: 15_000 });
   await vm.waitForSsh(300_000, { notBootId: before });
   return hostSlot(vm);
+}
+
+/**
+ * What must never reach a workflow history from the lab host: each SSH private host key and the
+ * controller's private key (a line of each, and each file's sha256, which a plain digest of a
+ * carried file would give away), and any PEM or OpenSSH private key header.
+ */
+export async function labSecrets(lab: LabEnv): Promise<string[]> {
+  const files = (await onVm(lab.vm, 'for f in /etc/ssh/ssh_host_*_key; do printf "%s\\n" "$f"; done')).trim().split('\n');
+  const contents = [...(await Promise.all(files.map((f) => onVm(lab.vm, `cat ${f}`)))), readFileSync(lab.image.identityFile, 'utf8')];
+  return [
+    'PRIVATE KEY-----',
+    ...contents.flatMap((c) => {
+      const body = c.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l));
+      return [body[Math.floor(body.length / 2)]!, createHash('sha256').update(c).digest('hex')];
+    }),
+  ];
+}
+
+/** Every payload of the workflow's history, decoded as text (payloads are stored as bytes). */
+export async function historyText(handle: { fetchHistory(): Promise<unknown> }): Promise<string> {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (v instanceof Uint8Array) out.push(Buffer.from(v).toString('utf8'));
+    else if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(await handle.fetchHistory());
+  return out.join('\n');
 }
