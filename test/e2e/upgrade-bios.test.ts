@@ -11,9 +11,10 @@ import { finalStatus, hostSlot, onVm, plainReboot, setupLab, start, waitForState
 
 const CARRIED = '/etc/ab-e2e.conf';
 const DEMO_UNIT = '/etc/systemd/system/ab-demo.service';
-// Files of slot A that must not change: everything under these, minus what we manage in GRUB.
+// Files of slot A that must not change: everything under these, minus what we manage in GRUB
+// and the carried file the test itself edits on slot A while the approval waits.
 const MANIFEST = `cd "$1" && find etc usr/bin usr/sbin usr/lib/systemd boot root home var/lib/dpkg -xdev -type f 2>/dev/null \
-  | grep -v -E '^boot/grub/(grubenv|custom\\.cfg|ab-upgrade-backup-)' | LC_ALL=C sort | xargs -d '\\n' sha256sum`;
+  | grep -v -E '^(boot/grub/(grubenv|custom\\.cfg|ab-upgrade-backup-)|etc/ab-e2e\\.conf$)' | LC_ALL=C sort | xargs -d '\\n' sha256sum`;
 
 describe('BIOS lab host: upgrade, round trip, rollback', () => {
   let lab: LabEnv;
@@ -47,13 +48,14 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     const hostKeyBefore = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     const machineId = (await onVm(vm, 'cat /etc/machine-id')).trim();
     expect(await hostSlot(vm)).toBe('a');
+    // Slot A as it is before the upgrade starts: nothing of ours has run yet.
+    const manifestA = await onVm(vm, `sh -c '${MANIFEST.replace(/'/g, `'\\''`)}' sh /`, 300_000);
 
     const handle = await start(lab, 'upgradeHost', { profile: profile(), requestedBy: 'e2e' });
     const waiting = await waitForState(handle, (s) => s.state === 'awaiting-approval', 15 * 60_000);
     expect(waiting.carry?.carried).toContain(CARRIED);
     // Edits made while the approval waits must reach the new slot (final sync).
     await onVm(vm, `echo 'setting=edited-while-waiting' > ${CARRIED}`);
-    const manifestA = await onVm(vm, `sh -c '${MANIFEST.replace(/'/g, `'\\''`)}' sh /`, 300_000);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'e2e', reason: 'scenario 1+7' }] });
 
     const s = await finalStatus(handle);
