@@ -6,10 +6,13 @@ import type { Profile } from '../lib/profile.js';
 import { sh } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
+/** Shell function starting a section of output; parseSections splits on them. */
+export const SECTION_FN = `sec() { printf '\\n@@%s\\n' "$1"; }`;
+
 // One round trip; sections are separated by "@@name" lines. Nothing here writes. The
 // arguments are the profile's device references (for the /dev/… links among them).
 const GATHER = `
-sec() { printf '\\n@@%s\\n' "$1"; }
+${SECTION_FN}
 sec hostname; hostname
 sec bootId; cat /proc/sys/kernel/random/boot_id
 sec kernel; uname -r

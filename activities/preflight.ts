@@ -5,14 +5,14 @@ import { localUnitCarry, parseLocalUnitListing, LOCAL_UNIT_DIR, type LocalUnits 
 import { parseDepends, parseUnitOrigins, type UnitOrigin } from '../lib/preflight.js';
 import type { Profile } from '../lib/profile.js';
 import { LOCAL_UNITS_FN } from './carry.js';
-import { parseSections } from './inspect.js';
+import { parseSections, SECTION_FN } from './inspect.js';
 import { sh } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
 // Args: the local unit directory, then the health units. A unit's file is what systemd says, or
 // (systemd not answering) the first match in the unit search paths, its template for an instance.
 const GATHER = `
-sec() { printf '\\n@@%s\\n' "$1"; }
+${SECTION_FN}
 ${LOCAL_UNITS_FN}
 owner() {
   if command -v dpkg-query >/dev/null 2>&1; then
