@@ -1,10 +1,11 @@
 // The other release source: the host debootstraps Debian 13 itself from the mirror (the lab VM
 // reaches deb.debian.org through QEMU user networking). About 15 minutes under TCG; needs the
-// mirror. AB_UPGRADE_E2E_DEBOOTSTRAP=0 skips it.
+// mirror. Full scope only (AB_UPGRADE_E2E=full).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullE2e } from '../helpers/e2e-scope.js';
 import { finalStatus, hostSlot, onVm, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
 
-describe.skipIf(process.env.AB_UPGRADE_E2E_DEBOOTSTRAP === '0')('BIOS lab host: debootstrap release mode', () => {
+describe.runIf(fullE2e)('BIOS lab host: debootstrap release mode', () => {
   let lab: LabEnv;
   beforeAll(async () => {
     lab = await setupLab('bios');
