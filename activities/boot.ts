@@ -64,21 +64,22 @@ async function writeCustomCfg(h: SshHost, grubDir: string, content: string): Pro
 const backupDirFor = (facts: HostFacts) => `/boot/grub/ab-upgrade-backup-${facts.bootId.replace(/[^0-9a-f-]/g, '')}`;
 
 // Saves the owner's GRUB files once per upgrade attempt (a retry must not back up our own
-// changes); older backups of finished attempts are dropped.
-const BACKUP = `
-dir=$1; grub=/boot/grub
+// changes); older backups of finished attempts are dropped. Arguments as RESTORE's (root, backup
+// directory). Exported for tests.
+export const BACKUP = `
+root=$1; dir=$1$2; grub=$1/boot/grub
 if [ ! -d "$dir" ]; then
   for old in "$grub"/ab-upgrade-backup-*; do [ "$old" = "$dir" ] || rm -rf -- "$old"; done
   mkdir -p "$dir.tmp"
   for f in custom.cfg grubenv grub.cfg; do [ -f "$grub/$f" ] && cp -a "$grub/$f" "$dir.tmp/$f"; done
-  [ -f /etc/default/grub ] && cp -a /etc/default/grub "$dir.tmp/default-grub"
+  [ -f "$root/etc/default/grub" ] && cp -a "$root/etc/default/grub" "$dir.tmp/default-grub"
   mv "$dir.tmp" "$dir"
 fi
 `;
 
 export async function addBootEntry(h: SshHost, profile: Profile, facts: HostFacts): Promise<BootEntry> {
   const backupDir = backupDirFor(facts);
-  await sh(h, BACKUP, [backupDir]);
+  await sh(h, BACKUP, ['', backupDir]);
   await mountSlot(h, facts.spare, SPARE_MNT, true);
   const spare = await bootSpec(h, profile, facts, facts.spare.name, SPARE_MNT);
   if (!spare) throw new Error(`no kernel found in /boot of the spare slot ${facts.spare.device}`);
@@ -105,18 +106,23 @@ export async function addBootEntry(h: SshHost, profile: Profile, facts: HostFact
   };
 }
 
-// Restores the owner's GRUB files from the backup (root = where the owner is mounted, '' when
-// running). Without a backup it still removes our block and the one-time entry.
-const RESTORE = `
+// Restores the owner's GRUB files byte for byte from the backup (root = where the owner is
+// mounted, '' when running); grubenv too, which GRUB itself rewrote when it consumed the one-time
+// entry. Without a backup it still removes our block and the one-time entry. Exported for tests.
+export const RESTORE = `
 root=$1; dir=$1$2; prev=$3; grub=$1/boot/grub
 if [ -d "$dir" ]; then
   if [ -f "$dir/custom.cfg" ]; then cp -a "$dir/custom.cfg" "$grub/custom.cfg"; else rm -f "$grub/custom.cfg"; fi
   [ -f "$dir/grub.cfg" ] && cp -a "$dir/grub.cfg" "$grub/grub.cfg"
   [ -f "$dir/default-grub" ] && cp -a "$dir/default-grub" "$root/etc/default/grub"
 fi
-[ -f "$grub/grubenv" ] || grub-editenv "$grub/grubenv" create
-grub-editenv "$grub/grubenv" unset next_entry
-if [ -n "$prev" ]; then grub-editenv "$grub/grubenv" set "saved_entry=$prev"; else grub-editenv "$grub/grubenv" unset saved_entry; fi
+if [ -f "$dir/grubenv" ]; then
+  cp -a "$dir/grubenv" "$grub/grubenv"
+else
+  [ -f "$grub/grubenv" ] || grub-editenv "$grub/grubenv" create
+  grub-editenv "$grub/grubenv" unset next_entry
+  if [ -n "$prev" ]; then grub-editenv "$grub/grubenv" set "saved_entry=$prev"; else grub-editenv "$grub/grubenv" unset saved_entry; fi
+fi
 `;
 
 export async function removeBootEntry(h: SshHost, _profile: Profile, facts: HostFacts): Promise<void> {

@@ -14,7 +14,7 @@ import type { CampaignStatus } from '../../lib/campaign-api.js';
 import { freePort } from '../../lib/free-port.js';
 import { profileFileContent, type Profile } from '../../lib/profile.js';
 import { fullE2e } from '../helpers/e2e-scope.js';
-import { hostSlot, onVm, setupLab, type LabEnv } from '../helpers/lab-env.js';
+import { hostSlot, onVm, plainReboot, setupLab, type LabEnv } from '../helpers/lab-env.js';
 
 const CLI = new URL('../../bin/ab-upgrade.js', import.meta.url).pathname;
 
@@ -70,5 +70,7 @@ describe.runIf(fullE2e)('fleet campaign on the lab VM (through the CLI)', () => 
     expect((await onVm(lab.vm, 'grub-editenv list')).trim()).toMatch(/saved_entry=ab-upgrade-slot-b/);
     // The sudo login still works on the new slot, and sudo with it.
     expect((await onVm(lab.vm, "su deploy -c 'sudo -n id -u'")).trim()).toBe('0');
+    // The commit holds across a plain reboot.
+    expect(await plainReboot(lab.vm)).toBe('b');
   });
 });

@@ -3,7 +3,7 @@
 // mirror. Full scope only (AB_UPGRADE_E2E=full).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullE2e } from '../helpers/e2e-scope.js';
-import { finalStatus, hostSlot, onVm, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
+import { finalStatus, hostSlot, onVm, plainReboot, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
 
 describe.runIf(fullE2e)('BIOS lab host: debootstrap release mode', () => {
   let lab: LabEnv;
@@ -32,5 +32,7 @@ describe.runIf(fullE2e)('BIOS lab host: debootstrap release mode', () => {
     expect(onA).toMatch(/cannot access '\/mnt\/a\/usr\/sbin\/debootstrap'/);
     // The new slot: no work directory (apt lists, the fetched debootstrap) left in its root.
     expect((await onVm(vm, 'ls -A / | grep -c ab-upgrade-debootstrap || true')).trim()).toBe('0');
+    // The commit holds across a plain reboot.
+    expect(await plainReboot(vm)).toBe('b');
   });
 });

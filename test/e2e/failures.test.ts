@@ -6,7 +6,7 @@
 //     on A; a reset before commit lands on A and the runbook rolls back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullE2e } from '../helpers/e2e-scope.js';
-import { finalStatus, hostSlot, onVm, setupLab, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
+import { finalStatus, grubFiles, hostSlot, onVm, setupLab, slotManifest, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
 
 describe('BIOS lab host: failed upgrades return to slot A', () => {
   let lab: LabEnv;
@@ -17,16 +17,27 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
     await lab?.close();
   });
 
-  async function expectOnOldSlot() {
+  /** Slot A before an attempt: its GRUB files and its whole system, to compare after the rollback. */
+  async function slotABefore() {
+    expect(await hostSlot(lab.vm)).toBe('a');
+    return { grub: await grubFiles(lab.vm), manifest: await slotManifest(lab.vm, '/') };
+  }
+
+  /**
+   * Back on slot A as if nothing had happened: Debian 12, GRUB's files byte for byte as before
+   * (so the next boot is the one from before, without rebooting to see it), and not one other
+   * file of the slot's system changed.
+   */
+  async function expectOnOldSlot(before: Awaited<ReturnType<typeof slotABefore>>) {
     expect(await hostSlot(lab.vm)).toBe('a');
     expect(await onVm(lab.vm, '. /etc/os-release; echo $VERSION_ID')).toMatch(/^12/);
-    const env = await onVm(lab.vm, 'grub-editenv list');
-    expect(env).not.toMatch(/next_entry=\S/);
-    expect(env).not.toContain('saved_entry=ab-upgrade');
-    expect(await onVm(lab.vm, 'cat /boot/grub/custom.cfg 2>/dev/null || true')).not.toContain('ab-upgrade');
+    expect(await grubFiles(lab.vm)).toEqual(before.grub);
+    expect(await onVm(lab.vm, 'ls -d /boot/grub/ab-upgrade-backup-* 2>/dev/null || true')).toBe('');
+    expect(await slotManifest(lab.vm, '/')).toBe(before.manifest);
   }
 
   it.runIf(fullE2e)('health checks fail on the new slot: rolled back over SSH', async () => {
+    const before = await slotABefore();
     const restarts = lab.vm.restarts;
     const profile = lab.profile({
       health: { commands: [{ name: 'still bookworm', run: 'grep -q bookworm /etc/os-release', timeout: '10s' }], units: [], tcpPorts: [] },
@@ -40,10 +51,11 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
     expect(phases).not.toContain('rollback.powerReset');
     // Two reboots (trial, back), both real resets of the VM.
     expect(lab.vm.restarts - restarts).toBe(2);
-    await expectOnOldSlot();
+    await expectOnOldSlot(before);
   });
 
   it('the new slot never comes back: comeback deadline, QMP reset, back on slot A', async () => {
+    const before = await slotABefore();
     const profile = lab.profile({
       timings: { approvalTimeout: '30m', comebackDeadline: '150s', pollInterval: '2s', healthTimeout: '2m' },
     }, lab.release.broken);
@@ -51,10 +63,11 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
     expect(s.state).toBe('rolled-back');
     expect(s.reason).toMatch(/did not come back/);
     expect(s.timeline.map((p) => p.phase)).toContain('rollback.powerReset');
-    await expectOnOldSlot();
+    await expectOnOldSlot(before);
   });
 
   it.runIf(fullE2e)('kexec: comes up on B without firmware, GRUB default untouched; a reset before commit lands on A', async () => {
+    const before = await slotABefore();
     const restarts = lab.vm.restarts;
     const defaultBefore = (await onVm(lab.vm, 'grub-editenv list')).trim();
     const profile = lab.profile({
@@ -81,6 +94,6 @@ describe('BIOS lab host: failed upgrades return to slot A', () => {
     const s = await finalStatus(handle);
     expect(s.state).toBe('rolled-back');
     expect(s.reason).toMatch(/health/);
-    await expectOnOldSlot();
+    await expectOnOldSlot(before);
   });
 });

@@ -5,7 +5,10 @@
 // later rollbackHost returns to slot A (Debian 12) with the data intact (scenarios 2 and 3).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planHost } from '../../client/cli.js';
-import { finalStatus, historyText, hostSlot, labSecrets, onVm, plainReboot, setupLab, start, type LabEnv } from '../helpers/lab-env.js';
+import { finalStatus, historyText, hostSlot, labSecrets, onVm, plainReboot, setupLab, slotManifest, start, type LabEnv } from '../helpers/lab-env.js';
+
+// What the runbook may change on slot A while it upgrades to B: the GRUB files it manages there.
+const MANAGED_ON_A = /^boot\/grub\/(grubenv|custom\.cfg|ab-upgrade-backup-)/;
 
 /** What the operator set up, as the host shows it: it must survive every transition. */
 async function operatorSetup(lab: LabEnv) {
@@ -52,6 +55,8 @@ describe('UEFI host laid out by its operator: upgrade and later rollback', () =>
     expect((await onVm(vm, '[ -d /sys/firmware/efi ] && echo uefi')).trim()).toBe('uefi');
     await onVm(vm, 'head -c 1M /dev/urandom > /srv/data/payload && sha256sum /srv/data/payload | cut -d" " -f1 > /srv/data/payload.sum');
     const hostKey = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
+    // Slot A before anything of ours ran.
+    const manifestA = await slotManifest(vm, '/', MANAGED_ON_A);
     const handle = await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true });
     const s = await finalStatus(handle);
     expect(s.state, s.reason).toBe('committed');
@@ -69,6 +74,11 @@ describe('UEFI host laid out by its operator: upgrade and later rollback', () =>
     expect(s.carry?.localUnits).toEqual(expect.arrayContaining(['/etc/systemd/system/lab-app.service']));
     expect(s.health?.checks.find((c) => c.name.includes('lab-app.service'))?.ok).toBe(true);
     expect(await operatorSetup(lab)).toEqual(before);
+    // Slot A: unchanged but for the GRUB files the runbook manages.
+    await onVm(vm, 'mkdir -p /mnt/a && mount -o ro LABEL=sys-blue /mnt/a');
+    const manifestAfter = await slotManifest(vm, '/mnt/a', MANAGED_ON_A);
+    await onVm(vm, 'umount /mnt/a');
+    expect(manifestAfter).toBe(manifestA);
     // A plain reboot stays on B: the ESP's GRUB now belongs to slot B.
     expect(await plainReboot(vm)).toBe('b');
     expect(await operatorSetup(lab)).toEqual(before);

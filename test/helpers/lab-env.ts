@@ -10,6 +10,7 @@ import { finalStatusFrom, startOptions, statusQuery, WorkflowTypes, type Rollbac
 import { startLab, type Lab } from '../../lab/session.js';
 import type { Layout, VmHandle } from '../../lab/vm.js';
 import { eventually, setupWorkflowEnv, uniqueName, type WorkflowEnv } from './workflow-env.js';
+import { shQuote } from '../../lib/quote.js';
 
 export interface LabEnv extends Lab {
   env: WorkflowEnv;
@@ -114,4 +115,27 @@ export async function historyText(handle: { fetchHistory(): Promise<unknown> }):
   };
   walk(await handle.fetchHistory());
   return out.join('\n');
+}
+
+/**
+ * sha256 of every file the runbook manages in GRUB's configuration under `root` ('' = the
+ * running slot): each compensation must leave them byte-for-byte as they were.
+ */
+export async function grubFiles(vm: VmHandle, root = ''): Promise<Record<string, string>> {
+  const files = ['/boot/grub/grub.cfg', '/boot/grub/grubenv', '/boot/grub/custom.cfg', '/etc/default/grub'];
+  const out = await onVm(vm, `for f in ${files.map((f) => `${root}${f}`).join(' ')}; do if [ -e "$f" ]; then sha256sum "$f"; else echo "absent $f"; fi; done`);
+  return Object.fromEntries(out.trim().split('\n').map((l) => l.split(/\s+/)).map(([sum, f]) => [f!.slice(root.length), sum!]));
+}
+
+/**
+ * sha256 of each file of a slot's system (etc, binaries, systemd, boot, root, home, dpkg state),
+ * sorted, for the slot whose root is at `root`; paths (relative, e.g. `boot/grub/grubenv`)
+ * matching `exclude` are left out.
+ */
+export async function slotManifest(vm: VmHandle, root: string, exclude?: RegExp): Promise<string> {
+  const script = `cd "$1" && find etc usr/bin usr/sbin usr/lib/systemd boot root home var/lib/dpkg -xdev -type f 2>/dev/null | LC_ALL=C sort | xargs -d '\\n' sha256sum`;
+  const lines = (await onVm(vm, `sh -c ${shQuote(script)} sh ${shQuote(root)}`, 300_000)).trim().split('\n');
+  const kept = lines.filter((l) => !exclude?.test(l.replace(/^[0-9a-f]{64} {2}/, '')));
+  if (kept.length < 1000) throw new Error(`slot manifest of ${root}: only ${kept.length} files`);
+  return kept.join('\n');
 }
