@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
+import { configuredDataConverter } from '../lib/codec.js';
 import { parseProfile, type Profile, type ProfileInput } from '../lib/profile.js';
 import { startVm, type Layout, type VmHandle } from './vm.js';
 
@@ -97,7 +98,9 @@ export function labProfile(image: LabImage, vm: VmHandle, release: { path: strin
     data: { device: `LABEL=${image.labels.data}`, mountPoint: '/srv/data' },
     release: { source: 'image', url: release.path, sha256: release.sha256 },
     health: { units: ['ssh.service', ...image.localUnits], tcpPorts: [22] },
-    timings: { approvalTimeout: '30m', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: '2m' },
+    // An emulated guest boots in 25–110 s depending on the machine and its load; the deadline
+    // leaves room for the slowest seen, three times over.
+    timings: { approvalTimeout: '30m', comebackDeadline: '10m', pollInterval: '2s', healthTimeout: '2m' },
     reboot: 'firmware',
     power: { driver: 'qmp', socket: vm.qmpSocket },
     kernelArgs: 'console=ttyS0,115200 net.ifnames=0',
@@ -146,13 +149,15 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   } catch {
     // A runtime was installed already (tests install their own).
   }
+  // The same payload codec as the CLI's client (AB_UPGRADE_CODEC_KEY), which starts the lab's workflows.
+  const dataConverter = configuredDataConverter();
   const connection = await NativeConnection.connect({ address: o.address });
   const worker = await createWorker({
     connection,
     taskQueue: o.taskQueue,
     activities: createActivities(),
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
-    options: { shutdownGraceTime: '5s', ...o.workerOptions },
+    options: { shutdownGraceTime: '5s', ...(dataConverter ? { dataConverter } : {}), ...o.workerOptions },
   });
   const workerRun = worker.run();
   // The SDK's own SIGINT/SIGTERM handler may have started the drain already (then shutdown()
