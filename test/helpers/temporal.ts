@@ -51,20 +51,31 @@ export interface DevServer {
   child: ChildProcess;
   dir: string;
   logFile: string;
+  /** SIGTERM (SIGKILL after 10 s); removes the directory unless the caller chose the database file. */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would; keeps the database, so a server started again on it carries on. */
+  kill(): Promise<void>;
 }
 
-/** Starts `temporal server start-dev --headless` on a free port; resolves once the frontend answers. */
-export async function startDevServer(): Promise<DevServer> {
+export interface DevServerOptions {
+  /** Frontend port on 127.0.0.1 (default: a free one). */
+  port?: number;
+  /** SQLite file, kept by stop() (default: one in a new temporary directory that stop() removes). */
+  dbFile?: string;
+}
+
+/** Starts `temporal server start-dev --headless`; resolves once the frontend answers. */
+export async function startDevServer(o: DevServerOptions = {}): Promise<DevServer> {
   const cli = await locateTemporalCli();
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const address = `127.0.0.1:${port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'ab-upgrade-temporal-'));
-  const logFile = join(dir, 'server.log');
+  const dir = o.dbFile ? dirname(resolve(o.dbFile)) : mkdtempSync(join(tmpdir(), 'ab-upgrade-temporal-'));
+  const dbFile = o.dbFile ? resolve(o.dbFile) : join(dir, 'temporal.db');
+  const logFile = o.dbFile ? `${dbFile}.log` : join(dir, 'server.log');
   const logFd = openSync(logFile, 'a');
   const child = spawn(
     cli,
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', join(dir, 'temporal.db'), '--log-level', 'warn'],
+    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'warn'],
     { stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
@@ -83,7 +94,11 @@ export async function startDevServer(): Promise<DevServer> {
       await exitPromise;
       clearTimeout(timer);
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (!o.dbFile) rmSync(dir, { recursive: true, force: true });
+  };
+  const kill = async () => {
+    if (!exited) child.kill('SIGKILL');
+    await exitPromise;
   };
 
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -101,7 +116,7 @@ export async function startDevServer(): Promise<DevServer> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { address, child, dir, logFile, stop };
+  return { address, child, dir, logFile, stop, kill };
 }
 
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
