@@ -262,6 +262,9 @@ const GRUB_REBOOT = `grep -q '^next_entry=ab-upgrade' /boot/grub/grubenv`;
 const UPDATE_GRUB = `pgrep -f '[g]rub-mkconfig'`;
 const GRUB_INSTALL = 'pgrep -x grub-install';
 
+/** Mid-stream install; the host is watched from prepareSpare on, twice a second (it is busy unpacking). */
+const atInstallMid = atHost('install mid-stream', INSTALL_MID, ['installRelease'], { after: ['prepareSpare'], intervalS: 0.5 });
+
 /** Waits in awaitComeback until the host went down and its sshd greets again (the new boot). */
 async function atComebackGreeting(r: CaseRun): Promise<void> {
   await r.waitPhase(['awaitComeback']);
@@ -302,7 +305,7 @@ const CASES: CaseDef[] = [
   { name: 'kill-inspect', fault: 'worker-kill', point: 'start → inspect', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('inspect') },
   { name: 'kill-prepare', fault: 'worker-kill', point: 'inspect → prepareSpare (mkfs)', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('prepareSpare') },
   { name: 'kill-install-start', fault: 'worker-kill', point: 'prepareSpare → installRelease', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('installRelease') },
-  { name: 'kill-install-mid', fault: 'worker-kill', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked on the spare)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atHost('install mid-stream', INSTALL_MID, ['installRelease']) },
+  { name: 'kill-install-mid', fault: 'worker-kill', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked on the spare)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atInstallMid },
   { name: 'kill-carry-start', fault: 'worker-kill', point: 'installRelease → carryConfig', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('carryConfig') },
   { name: 'kill-carry-mid', fault: 'worker-kill', point: 'mid-carry (files copied, fstab regenerated; accounts, GRUB defaults, services to go)', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atHost('carry mid-way', CARRY_MID, ['carryConfig'], { after: ['installRelease'] }) },
   { name: 'kill-boot-entry', fault: 'worker-kill', point: 'carryConfig → addBootEntry', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('addBootEntry') },
@@ -333,13 +336,13 @@ const CASES: CaseDef[] = [
   { name: 'kill-rh-comeback', fault: 'worker-kill', point: 'rollbackHost: awaitComeback', workflow: 'rollbackHost', scenario: 'good', approval: 'auto', at: atPhase('awaitComeback') },
   { name: 'kill-rh-commit', fault: 'worker-kill', point: 'rollbackHost: commitSlot', workflow: 'rollbackHost', scenario: 'good', approval: 'auto', at: atPhase('commitSlot') },
   // The Temporal dev server SIGKILLed and started again on the same SQLite database.
-  { name: 'server-install-mid', fault: 'server-restart', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atHost('install mid-stream', INSTALL_MID, ['installRelease']) },
+  { name: 'server-install-mid', fault: 'server-restart', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atInstallMid },
   { name: 'server-approval', fault: 'server-restart', point: 'awaiting approval (approved after the restart)', workflow: 'upgradeHost', scenario: 'good', approval: 'manual', at: atState('awaiting-approval') },
   { name: 'server-comeback', fault: 'server-restart', point: 'awaitComeback, host rebooting', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('awaitComeback') },
   { name: 'server-commit', fault: 'server-restart', point: 'commitSlot', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atPhase('commitSlot') },
   { name: 'server-hf-rollback', fault: 'server-restart', point: 'SSH rollback after failed health: rollback.awaitComeback', workflow: 'upgradeHost', scenario: 'health-fail', approval: 'auto', at: atPhase('rollback.awaitComeback') },
   // The worker's SSH connections cut on the host.
-  { name: 'ssh-cut-install', fault: 'ssh-cut', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atHost('install mid-stream', INSTALL_MID, ['installRelease']) },
+  { name: 'ssh-cut-install', fault: 'ssh-cut', point: `mid-stream install (≥ ${INSTALL_MARK_MB} MB unpacked)`, workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atInstallMid },
   { name: 'ssh-cut-carry', fault: 'ssh-cut', point: 'mid-carry (fstab regenerated)', workflow: 'upgradeHost', scenario: 'good', approval: 'auto', at: atHost('carry mid-way', CARRY_MID, ['carryConfig'], { after: ['installRelease'] }) },
   // The new slot presents another SSH host key than the one inspect saw (and the profile pins).
   { name: 'hostkey-comeback', fault: 'host-key', point: 'between inspect and comeback: the new slot boots with new SSH host keys', workflow: 'upgradeHost', scenario: 'good', approval: 'manual', at: atState('awaiting-approval'), require: hostKeyNamed },
@@ -585,11 +588,16 @@ class CaseRun {
         // final sync copies carried files onto the new slot but leaves this drop-in alone.
         const spare = s?.facts?.spare.device;
         if (!spare) throw new Error('no spare device in the status');
+        // Written through the runbook's own mount when it is read-write (a second mount of the
+        // same filesystem could not be read-write while that one is read-only), else our own.
         await onVm(
           this.vm,
-          `set -e; m=/run/chaos-rekey; mkdir -p $m; mount ${spare} $m; d=$m/etc/systemd/system/ssh.service.d; mkdir -p $d
+          `set -e
+if findmnt -n -o OPTIONS --mountpoint ${SPARE} | grep -q '^rw'; then m=${SPARE}; own=; else m=/run/chaos-rekey; own=1; mkdir -p $m; mount ${spare} $m; fi
+d=$m/etc/systemd/system/ssh.service.d; mkdir -p $d
 printf '%s\\n' '[Service]' "ExecStartPre=/bin/sh -c 'rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub; ssh-keygen -A'" > $d/zz-chaos-new-host-keys.conf
-umount $m`,
+sync -f $d
+[ -z "$own" ] || umount $m`,
         );
         this.note(`new slot (${spare}) set to boot with new SSH host keys`);
         return true;
