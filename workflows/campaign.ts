@@ -58,7 +58,7 @@ import { nextWindow } from '../lib/maintenance-window.js';
 import { FailureTypes } from '../lib/contract.js';
 import { hostWorkflowId, ProfileError, revalidateProfile, type Profile } from '../lib/profile.js';
 import { finalStatusFrom, type WorkflowStatus } from '../lib/workflow-api.js';
-import { describeError } from './runbook.js';
+import { describeError } from './describe.js';
 import { upgradeHost } from './upgrade-host.js';
 
 const nowIso = (): string => new Date().toISOString();

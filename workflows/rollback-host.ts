@@ -6,69 +6,72 @@
 // previous slot does not come back healthy, a reset (power driver, or the operator) lands the
 // host back on the current slot; the workflow then ends 'rolled-back', meaning "this rollback
 // was abandoned, the host still runs the current slot".
-import { otherSlot, type SlotName } from '../lib/contract.js';
+import { otherSlot } from '../lib/contract.js';
 import type { RollbackInput, UpgradeResult } from '../lib/workflow-api.js';
-import { Runbook, comebackMissed, summarizeHealth } from './runbook.js';
+import { activitiesFor } from './activity-options.js';
+import { awaitApproval } from './approval.js';
 import { checkedInput } from './checked-input.js';
+import { summarizeFacts } from './describe.js';
+import { endFailed, endRejected } from './endings.js';
+import { setHandlers } from './handlers.js';
+import { HostRun } from './host-run.js';
+import { Saga } from './saga.js';
+import { switchSlot } from './switch-slot.js';
 
 export async function rollbackHost(raw: RollbackInput): Promise<UpgradeResult> {
   const { input, invalid } = checkedInput(raw); // the profile is validated before any activity
-  const rb = new Runbook('rollbackHost', input); // registers the handlers first
-  let home: SlotName | undefined;
+  const run = new HostRun('rollbackHost', input);
+  const inbox = setHandlers(run); // before anything can block
+  const saga = new Saga(run); // stays empty: nothing here needs undoing
   try {
     if (invalid) throw invalid;
-    const a = rb.start();
     const { profile } = input;
-    const { comebackDeadline } = profile.timings;
+    const a = activitiesFor(profile);
 
     // 1. Which slot runs now; the previous one is the other.
-    const facts = await rb.inspect();
-    home = facts.active.name;
+    const facts = await run.phase('inspect', () => a.inspect.inspectHost(profile), summarizeFacts);
+    const home = facts.active.name;
     const previous = otherSlot(home);
-    rb.status.fromSlot = home;
-    rb.status.toSlot = previous;
+    Object.assign(run.status, { facts, fromSlot: home, toSlot: previous });
 
     // 2. A human says when (unless autoApprove).
-    const decision = await rb.awaitApproval(`reboot ${profile.name} back into its previous slot ${previous} (${facts.spare.device})`);
-    if (!decision.approved) return await rb.endRejected(decision);
+    const decision = await awaitApproval(run, inbox, input, `reboot ${profile.name} back into its previous slot ${previous} (${facts.spare.device})`);
+    if (!decision.approved) return await endRejected(run, saga, decision);
 
     // 3. Optionally carry today's configuration back onto it, at the last moment.
     if (input.carryBack) {
-      rb.status.carry = await rb.phase(
+      run.status.carry = await run.phase(
         'carryBack',
         () => a.prepare.carryBack(profile, facts),
         (c) => `${c.carried.length} files carried back, ${c.regenerated.length} regenerated, ${c.usersMerged.length} users, ${c.servicesEnabled.length} services`,
       );
     }
 
+    // Steps 4–7 are switch-slot.ts, shared with upgradeHost:
     // 4. One-time reboot into the previous slot. Never retried.
-    rb.rebootIssued = true;
-    const boot = await rb.phase(
-      'rebootToSlot',
-      () => a.reboot.rebootToSlot(profile, facts, previous, true),
-      (b) => `${b.mode} one-time reboot into slot ${previous} issued`,
-    );
-
     // 5. It must come back on the previous slot before the deadline.
-    const back = await rb.watchComeback('awaitComeback', boot.bootIdBefore, boot.issuedAt, comebackDeadline);
-    if (!back) return await rb.rollBack(home, `${comebackMissed(previous, comebackDeadline, rb.comebackFailure)}; rollback abandoned, host returned to slot ${home}`);
-    if (back.slot !== previous) {
-      return await rb.rollBack(home, `host came back on slot ${back.slot}, not on slot ${previous}: the one-time boot did not take; rollback abandoned`);
-    }
-
     // 6. Health of the previous system.
-    const health = await rb.phase('checkHealth', () => a.health.checkHealth(profile), summarizeHealth);
-    rb.status.health = health;
-    if (!health.ok) {
-      return await rb.rollBack(home, `health checks failed on slot ${previous}: ${summarizeHealth(health)}; rollback abandoned`);
-    }
-
     // 7. Commit: the previous slot is the default again.
-    await rb.phase('commitSlot', () => a.commit.commitSlot(profile, facts, previous), () => `slot ${previous} is the default`);
-
-    await rb.recordDowntime(boot, back, health);
-    return rb.finish('committed');
+    // Whatever fails from step 4 on returns the host to the current slot (recovery.ts) and
+    // abandons the rollback, for the reason given here.
+    return await switchSlot(
+      { run, inbox, saga, a, profile, facts },
+      {
+        home,
+        target: previous,
+        reboot: {
+          phase: 'rebootToSlot',
+          run: () => a.reboot.rebootToSlot(profile, facts, previous, true),
+          describe: (b) => `${b.mode} one-time reboot into slot ${previous} issued`,
+        },
+        rollBackWhen: {
+          missed: (missed) => `${missed}; rollback abandoned, host returned to slot ${home}`,
+          cameBackOn: (back) => `host came back on slot ${back.slot}, not on slot ${previous}: the one-time boot did not take; rollback abandoned`,
+          unhealthy: (summary) => `health checks failed on slot ${previous}: ${summary}; rollback abandoned`,
+        },
+      },
+    );
   } catch (err) {
-    return await rb.fail(err, home);
+    return await endFailed(run, saga, err);
   }
 }

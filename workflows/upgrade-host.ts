@@ -6,94 +6,101 @@
 // (UpgradeFailed, carrying the final status). Any failure after it: automatic rollback to the old
 // slot (SSH reboot, else power reset, else the operator), compensations, result 'rolled-back'.
 // Not approved: compensations, result 'rejected'.
-import type { SlotName } from '../lib/contract.js';
 import type { UpgradeInput, UpgradeResult } from '../lib/workflow-api.js';
+import { activitiesFor } from './activity-options.js';
+import { awaitApproval } from './approval.js';
 import { checkedInput } from './checked-input.js';
-import { Runbook, comebackMissed, summarizeHealth } from './runbook.js';
+import { summarizeFacts } from './describe.js';
+import { endFailed, endRejected } from './endings.js';
+import { setHandlers } from './handlers.js';
+import { HostRun } from './host-run.js';
+import { Saga } from './saga.js';
+import { switchSlot } from './switch-slot.js';
 
 export async function upgradeHost(raw: UpgradeInput): Promise<UpgradeResult> {
   const { input, invalid } = checkedInput(raw);
-  const rb = new Runbook('upgradeHost', input); // registers the handlers first
-  let home: SlotName | undefined;
+  const run = new HostRun('upgradeHost', input);
+  const inbox = setHandlers(run); // before anything can block
+  const saga = new Saga(run);
   try {
     if (invalid) throw invalid;
-    const a = rb.start();
     const { profile } = input;
-    const { comebackDeadline } = profile.timings;
+    const a = activitiesFor(profile);
 
     // 1. What are we working with: which slot runs, which is spare, is the layout safe.
-    const facts = await rb.inspect();
-    home = facts.active.name;
+    const facts = await run.phase('inspect', () => a.inspect.inspectHost(profile), summarizeFacts);
+    const home = facts.active.name;
     const spare = facts.spare.name;
-    rb.status.fromSlot = home;
-    rb.status.toSlot = spare;
+    Object.assign(run.status, { facts, fromSlot: home, toSlot: spare });
 
     // 2. Make a fresh filesystem on the spare slot (the running one keeps serving).
-    await rb.phase('prepareSpare', () => a.prepare.prepareSpare(profile, facts), () => `formatted slot ${spare} (${facts.spare.device})`);
+    await run.phase('prepareSpare', () => a.prepare.prepareSpare(profile, facts), () => `formatted slot ${spare} (${facts.spare.device})`);
 
     // 3. Install the new release onto it.
-    rb.status.install = await rb.phase(
+    const install = await run.phase(
       'installRelease',
       () => a.install.installRelease(profile, facts),
       (r) => `${r.prettyName}, kernel ${r.kernel}`,
     );
+    run.status.install = install;
 
     // 4. Carry the configuration over and enable the same services.
-    rb.status.carry = await rb.phase(
+    const carry = await run.phase(
       'carryConfig',
       () => a.prepare.carryConfig(profile, facts),
       (c) => `${c.carried.length} files carried, ${c.regenerated.length} regenerated, ${c.skipped.length} skipped`,
     );
+    run.status.carry = carry;
 
-    // 5. A GRUB entry for the spare slot; undone by removeBootEntry if we do not finish. The undo
-    //    is registered first: addBootEntry may change GRUB's files and still fail.
-    rb.pushCompensation('compensate.removeBootEntry', () => a.grub.removeBootEntry(profile, facts));
-    const entry = await rb.phase(
+    // 5. A GRUB entry for the spare slot. Its undo, removeBootEntry, is registered before it runs:
+    //    addBootEntry may change GRUB's files and still fail.
+    const entry = await saga.step(
       'addBootEntry',
+      { phase: 'compensate.removeBootEntry', run: () => a.grub.removeBootEntry(profile, facts), otherwise: "check the host's GRUB configuration by hand" },
       () => a.grub.addBootEntry(profile, facts),
       (e) => `entry ${e.entryId} → slot ${e.targetSlot}`,
     );
-    rb.status.bootEntry = entry;
+    run.status.bootEntry = entry;
 
     // 6. A human says when (unless autoApprove).
-    const decision = await rb.awaitApproval(`reboot ${profile.name} into slot ${spare} (${rb.status.install.prettyName})`);
-    if (!decision.approved) return await rb.endRejected(decision);
+    const decision = await awaitApproval(run, inbox, input, `reboot ${profile.name} into slot ${spare} (${install.prettyName})`);
+    if (!decision.approved) return await endRejected(run, saga, decision);
 
     // 7. Files edited since step 4 are copied again at the last moment.
-    rb.status.carry = await rb.phase(
+    run.status.carry = await run.phase(
       'finalSync',
-      () => a.prepare.finalSync(profile, facts, rb.status.carry!),
+      () => a.prepare.finalSync(profile, facts, carry),
       (c) => `${c.carried.length} files in sync${c.resynced?.length ? `, changed since the first carry: ${c.resynced.join(', ')}` : ''}`,
     );
 
-    // 8. Trial boot: one-time GRUB entry or kexec; GRUB's default stays on the old slot, so a
-    //    hang or reset from here on lands back there. Never retried.
-    rb.rebootIssued = true;
-    const boot = await rb.phase(
-      'trialBoot',
-      () => a.reboot.trialBoot(profile, facts, entry),
-      (b) => `${b.mode} reboot into slot ${spare} issued`,
-    );
-
-    // 9. The comeback watch: a new boot must answer on the spare slot before the deadline.
-    const back = await rb.watchComeback('awaitComeback', boot.bootIdBefore, boot.issuedAt, comebackDeadline);
-    if (!back) return await rb.rollBack(home, comebackMissed(spare, comebackDeadline, rb.comebackFailure));
-    if (back.slot !== spare) {
-      return await rb.rollBack(home, `host came back on slot ${back.slot} (${back.rootDevice}), not on slot ${spare}: the trial boot did not take`);
-    }
-
+    // Steps 8–12 are switch-slot.ts, shared with rollbackHost:
+    //  8. Trial boot: one-time GRUB entry or kexec; GRUB's default stays on the old slot, so a
+    //     hang or reset from here on lands back there. Never retried.
+    //  9. The comeback watch: a new boot must answer on the spare slot before the deadline.
     // 10. Health of the new system.
-    const health = await rb.phase('checkHealth', () => a.health.checkHealth(profile), summarizeHealth);
-    rb.status.health = health;
-    if (!health.ok) return await rb.rollBack(home, `health checks failed on slot ${spare}: ${summarizeHealth(health)}`);
-
-    // 11. Commit: the new slot becomes GRUB's default. The old slot stays bootable for a later rollbackHost.
-    await rb.phase('commitSlot', () => a.commit.commitSlot(profile, facts, spare), () => `slot ${spare} is the default`);
-
+    // 11. Commit: the new slot becomes GRUB's default. The old slot stays bootable for a later
+    //     rollbackHost.
     // 12. Downtime as the users saw it, plus the host's own account (best effort).
-    await rb.recordDowntime(boot, back, health);
-    return rb.finish('committed');
+    // Whatever fails from step 8 on rolls the host back to the old slot (recovery.ts), for the
+    // reason given here.
+    return await switchSlot(
+      { run, inbox, saga, a, profile, facts },
+      {
+        home,
+        target: spare,
+        reboot: {
+          phase: 'trialBoot',
+          run: () => a.reboot.trialBoot(profile, facts, entry),
+          describe: (b) => `${b.mode} reboot into slot ${spare} issued`,
+        },
+        rollBackWhen: {
+          missed: (missed) => missed,
+          cameBackOn: (back) => `host came back on slot ${back.slot} (${back.rootDevice}), not on slot ${spare}: the trial boot did not take`,
+          unhealthy: (summary) => `health checks failed on slot ${spare}: ${summary}`,
+        },
+      },
+    );
   } catch (err) {
-    return await rb.fail(err, home);
+    return await endFailed(run, saga, err);
   }
 }

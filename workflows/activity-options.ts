@@ -1,0 +1,71 @@
+// The activity proxies of a host workflow, one group per concern, each with its own timeouts and
+// retries. Each step or module takes only the groups it calls, as Pick<Activities, ...>.
+//
+// Retry intervals are fixed (they are not part of the profile); timeouts that depend on the
+// host's timings are derived from it. Building the proxies issues no command.
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { FailureTypes, type HostActivities } from '../lib/contract.js';
+import type { Profile } from '../lib/profile.js';
+import { UPGRADE_FAILED } from '../lib/workflow-api.js';
+
+/**
+ * Failure types never worth retrying, plus our own. CommandFailed is not among them: a command
+ * can fail for a passing reason (mirror hiccup, dropped link); each group's attempt bound decides.
+ */
+const NON_RETRYABLE: string[] = [...Object.values(FailureTypes).filter((t) => t !== FailureTypes.CommandFailed), UPGRADE_FAILED];
+
+export function activitiesFor(profile: Profile) {
+  const t = profile.timings;
+  const with_ = (o: ActivityOptions): ActivityOptions => ({
+    ...o,
+    retry: { ...o.retry, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const few = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+  return {
+    /** Read-only facts: a few retries (SSH hiccups). */
+    inspect: proxyActivities<HostActivities>(with_({ startToCloseTimeout: '2m', retry: { ...few, maximumAttempts: 3 } })),
+    /** mkfs of the spare, config carry-over, final sync: safe to repeat. */
+    prepare: proxyActivities<HostActivities>(with_({ startToCloseTimeout: '15m', retry: { ...few, maximumAttempts: 3 } })),
+    /** debootstrap / image stream: long, heartbeats, idempotent (resumes from heartbeat details). */
+    install: proxyActivities<HostActivities>(
+      with_({
+        startToCloseTimeout: '3h',
+        heartbeatTimeout: '30s',
+        retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
+      }),
+    ),
+    /** GRUB entry add/remove: idempotent; removal is a compensation, so it tries harder. */
+    grub: proxyActivities<HostActivities>(with_({ startToCloseTimeout: '5m', retry: { ...few, maximumAttempts: 10 } })),
+    /** trialBoot / rebootToSlot: NEVER retried automatically — rebooting twice is wrong. */
+    reboot: proxyActivities<HostActivities>(with_({ startToCloseTimeout: '5m', retry: { maximumAttempts: 1 } })),
+    /**
+     * The comeback poll: heartbeats every poll, retried without limit; the workflow's own timer
+     * (comebackDeadline) bounds it and cancels it.
+     */
+    comeback: proxyActivities<HostActivities>(
+      with_({
+        startToCloseTimeout: t.comebackDeadline + 60_000,
+        heartbeatTimeout: Math.max(30_000, 3 * t.pollInterval),
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+      }),
+    ),
+    health: proxyActivities<HostActivities>(
+      with_({ startToCloseTimeout: t.healthTimeout + 60_000, retry: { ...few, maximumAttempts: 3 } }),
+    ),
+    /** grub-set-default on the running slot: idempotent, must eventually happen. */
+    commit: proxyActivities<HostActivities>(with_({ startToCloseTimeout: '5m', retry: { ...few, maximumAttempts: 10 } })),
+    /** A quick look: is it up, which boot, which slot. */
+    probe: proxyActivities<HostActivities>(
+      with_({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 2 } }),
+    ),
+    /** Hard reset through the power driver: one retry (a failed IPMI call usually did nothing). */
+    power: proxyActivities<HostActivities>(
+      with_({ startToCloseTimeout: '2m', retry: { initialInterval: '2s', maximumAttempts: 2 } }),
+    ),
+    /** Best effort. */
+    measure: proxyActivities<HostActivities>(
+      with_({ startToCloseTimeout: '2m', retry: { initialInterval: '1s', maximumAttempts: 2 } }),
+    ),
+  };
+}
+export type Activities = ReturnType<typeof activitiesFor>;
