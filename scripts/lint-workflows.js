@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Lints the code that runs inside Temporal's deterministic workflow sandbox:
-//   workflows/**, lib/workflow-api.ts, and every project file they import (transitively).
+//   workflows/**, lib/workflow-api.ts, the test-only workflows (test/**/*.workflows.ts), and
+//   every project file they import (transitively).
 // Fails (exit 1, one "file:line: problem" per line) on:
 //   - an import of a Node builtin (node:*, fs, child_process, ...);
 //   - a value (non-type) import of activities/ — workflows reach activities only through
@@ -132,7 +133,8 @@ function walk(dir) {
 }
 
 const activitiesDir = join(root, 'activities') + sep;
-const entry = [...walk(join(root, 'workflows')), join(root, 'lib', 'workflow-api.ts')].filter((f) => existsSync(f));
+const testWorkflows = walk(join(root, 'test')).filter((f) => f.endsWith('.workflows.ts'));
+const entry = [...walk(join(root, 'workflows')), join(root, 'lib', 'workflow-api.ts'), ...testWorkflows].filter((f) => existsSync(f));
 const queue = [...entry];
 const seen = new Set();
 const problems = [];
