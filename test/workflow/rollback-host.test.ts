@@ -87,6 +87,22 @@ test('rollbackHost whose previous slot does not come back: power reset lands on 
   });
 });
 
+test('rollbackHost whose previous slot is unhealthy: back to the current slot over SSH, rollback abandoned', async () => {
+  await withUpgradedHost(async (fake, profile, taskQueue) => {
+    fake.script.healthFailsOn = ['a'];
+    const result = await env.client.workflow.execute(rollbackHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true }] });
+    expect(result.state).toBe('rolled-back');
+    expect(result.reason).toBe('health checks failed on slot a: 1 of 1 checks failed: nginx.service: failed (Result: exit-code); rollback abandoned');
+    expect(fake.argsOf('rebootToSlot').map((a) => a.slice(1))).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
+    expect(fake.running).toBe('b');
+    expect(fake.defaultSlot).toBe('b');
+    expect(result.health?.ok).toBe(true); // slot b's, after the return
+  });
+});
+
 test('rollbackHost with carryBack carries the configuration onto the previous slot right before the reboot', async () => {
   await withUpgradedHost(async (fake, profile, taskQueue) => {
     const result = await env.client.workflow.execute(rollbackHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true, carryBack: true }] });

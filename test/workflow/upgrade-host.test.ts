@@ -335,6 +335,86 @@ describe('upgradeHost', () => {
     });
   });
 
+  test('the trial boot itself fails: the host is found on slot a, rolled back without a reboot', async () => {
+    await withUpgrade({ script: { fail: { trialBoot: 'grub-reboot: error: invalid environment block' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('rolled-back');
+      expect(result.reason).toBe('trialBoot failed: grub-reboot: error: invalid environment block [CommandFailed]');
+      expect(phases(result).slice(7)).toEqual(['trialBoot', 'rollback.probe', 'rollback.checkHealth', 'compensate.removeBootEntry']);
+      expect(fake.count('rebootToSlot') + fake.count('powerReset')).toBe(0);
+      expect(fake.count('removeBootEntry')).toBe(1);
+      expect(fake.running).toBe('a');
+    });
+  });
+
+  test('the commit fails on slot b: rolled back over SSH to slot a, which is the default again', async () => {
+    await withUpgrade({ script: { fail: { commitSlot: 'grub-install: error: disk not found' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('rolled-back');
+      expect(result.reason).toBe('commitSlot failed: grub-install: error: disk not found [CommandFailed]');
+      expect(fake.argsOf('rebootToSlot').map((a) => a.slice(1))).toEqual([['a', false]]);
+      expect(fake.count('powerReset')).toBe(0);
+      expect(fake.count('removeBootEntry')).toBe(1);
+      expect(fake.running).toBe('a');
+      expect(fake.defaultSlot).toBe('a');
+    });
+  });
+
+  test('cancel while awaiting the comeback: the host is brought back first (power reset), then compensations, execution cancelled', async () => {
+    await withUpgrade(
+      { script: { hangOnBootInto: ['b'] }, profile: { timings: { approvalTimeout: '5s', comebackDeadline: '30s', pollInterval: '100ms', healthTimeout: '5s' } }, input: { autoApprove: true } },
+      async ({ fake, handle, status }) => {
+        await eventually(async () => (await status()).phase === 'awaitComeback');
+        await handle.cancel();
+        await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+        const final = await status();
+        expect(final.state).toBe('cancelled');
+        expect(final.reason).toBe('cancelled during awaitComeback');
+        expect(phases(final).slice(8)).toEqual([
+          'awaitComeback',
+          'rollback.probe',
+          'rollback.powerReset',
+          'rollback.awaitComeback',
+          'compensate.removeBootEntry',
+        ]);
+        expect(final.timeline.find((p) => p.phase === 'awaitComeback')?.outcome).toBe('cancelled');
+        expect(fake.count('powerReset')).toBe(1);
+        expect(fake.running).toBe('a');
+        expect(fake.count('removeBootEntry')).toBe(1);
+      },
+    );
+  });
+
+  test('rebooting back over SSH fails: a power reset brings the host back instead', async () => {
+    await withUpgrade({ script: { healthFailsOn: ['b'], fail: { rebootToSlot: 'ssh: broken pipe' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('rolled-back');
+      expect(result.reason).toMatch(/^health checks failed on slot b/);
+      expect(result.notices.join('\n')).toMatch(/rebooting into slot a over SSH failed: ssh: broken pipe/);
+      expect(fake.count('rebootToSlot')).toBe(1);
+      expect(fake.count('powerReset')).toBe(1);
+      expect(fake.running).toBe('a');
+      expect(fake.count('removeBootEntry')).toBe(1);
+    });
+  });
+
+  test('the host answers on slot b but cannot be rebooted, and has no power driver: the operator is asked', async () => {
+    await withUpgrade(
+      { script: { healthFailsOn: ['b'], fail: { rebootToSlot: 'ssh: broken pipe' } }, profile: { power: { driver: 'none' } }, input: { autoApprove: true } },
+      async ({ fake, handle, waitFor }) => {
+        const waiting = await waitFor('awaiting-operator');
+        expect(waiting.waitingFor).toMatch(/answers on slot b but could not be rebooted into slot a automatically/);
+        expect(fake.count('powerReset')).toBe(0);
+        fake.operatorReset(); // boots GRUB's default, slot a
+        await handle.signal(hostRecoveredSignal, { by: 'erin' });
+        const result = await handle.result();
+        expect(result.state).toBe('rolled-back');
+        expect(fake.running).toBe('a');
+        expect(fake.count('rebootToSlot')).toBe(1);
+      },
+    );
+  });
+
   test('measureHostDowntime failing does not fail the upgrade', async () => {
     await withUpgrade({ script: { measureFails: true }, input: { autoApprove: true } }, async ({ handle }) => {
       const result = await handle.result();
