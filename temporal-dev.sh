@@ -16,7 +16,9 @@
 #
 # Environment: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_IP (127.0.0.1),
 # AB_UPGRADE_STATE (state dir: database, log, pidfile; default ~/.local/state/ab-upgrade),
-# TEMPORAL_START_TIMEOUT (seconds to wait for the frontend, default 60).
+# TEMPORAL_START_TIMEOUT (seconds to wait for the frontend, default 60),
+# TEMPORAL_UI_CODEC_ENDPOINT (the Web UI decodes payloads there, e.g. the URL `ab-upgrade
+# codec-server` prints; unset: none).
 set -euo pipefail
 
 TEMPORAL_VERSION="1.5.1"
@@ -110,6 +112,7 @@ cmd_start() {
   # setsid: the server keeps running after this shell exits and does not get the terminal's ^C.
   setsid "$cli" server start-dev \
     --db-filename "$DBFILE" --ip "$IP" --port "$PORT" --ui-port "$UI_PORT" \
+    ${TEMPORAL_UI_CODEC_ENDPOINT:+--ui-codec-endpoint "$TEMPORAL_UI_CODEC_ENDPOINT"} \
     >>"$LOGFILE" 2>&1 </dev/null &
   pid=$!
   printf '%s\n' "$pid" >"$PIDFILE"

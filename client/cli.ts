@@ -24,6 +24,8 @@ import { loadProfile } from './profile-file.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
 import { connectClient, hostStatus, lastProfile } from './temporal.js';
 import { access } from 'node:fs/promises';
+import { CODEC_KEY_ENV, configuredCodec } from '../lib/codec.js';
+import { DEFAULT_UI_ORIGINS, startCodecServer } from './codec-server.js';
 
 /** Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad input, 3 rolled back/rejected. */
 class CliError extends Error {
@@ -83,7 +85,15 @@ function exitFor(s: WorkflowStatus): number {
 export function buildCli(): Command {
   const program = new Command('ab-upgrade')
     .description('Upgrade Debian hosts onto their spare A/B root slot, with a trial boot and a guaranteed way back.')
+    .addOption(
+      new Option('--codec-key <files>', 'encrypt workflow payloads with the key in <files> (the first encrypts, all decrypt; comma-separated; see README)').env(CODEC_KEY_ENV),
+    )
     .showHelpAfterError();
+  // Every command (and the worker, the lab) reads the keys from the variable: the option sets it.
+  program.hook('preAction', () => {
+    const files = program.opts<{ codecKey?: string }>().codecKey;
+    if (files) process.env[CODEC_KEY_ENV] = files;
+  });
 
   program
     .command('worker')
@@ -91,6 +101,26 @@ export function buildCli(): Command {
     .action(async () => {
       const { runWorker } = await import('../worker/main.js');
       await runWorker();
+    });
+
+  program
+    .command('codec-server')
+    .description('serve /encode and /decode for the Temporal Web UI, so it shows payloads encrypted with --codec-key')
+    .addOption(new Option('--port <n>', 'TCP port on 127.0.0.1').default('8888'))
+    .option('--cors-origin <url>', `a Web UI origin allowed to call it; repeat for more (default: ${DEFAULT_UI_ORIGINS.join(' and ')})`, (v: string, all: string[] = []) => [...all, v])
+    .action(async (o: { port: string; corsOrigin?: string[] }) => {
+      const codec = configuredCodec();
+      if (!codec) throw new CliError(`codec-server needs the key files: --codec-key FILE or ${CODEC_KEY_ENV}`);
+      if (!/^\d+$/.test(o.port) || Number(o.port) > 65535) throw new CliError(`--port must be a TCP port number, not ${o.port}`);
+      const corsOrigins = o.corsOrigin ?? DEFAULT_UI_ORIGINS;
+      const s = await startCodecServer({ codec, port: Number(o.port), corsOrigins });
+      console.log(`codec server on ${s.url} (keys ${codec.keyIds.join(', ')}; encrypts with ${codec.currentKeyId}) for the Web UI at ${corsOrigins.join(', ')}`);
+      console.log(`point the UI at it: temporal server start-dev --ui-codec-endpoint ${s.url}, or the UI's codec server setting`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void s.close().then(resolve, resolve);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
     });
 
   program.addCommand(labCommand());

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { startUpgradeAndFollow } from '../client/follow.js';
+import { configuredDataConverter } from '../lib/codec.js';
 import { formatStatus } from '../lib/format-status.js';
 import { profileFileContent } from '../lib/profile.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
@@ -33,7 +34,9 @@ async function labUp(layout: Layout, o: { kexec?: boolean; debootstrap?: boolean
   const dir = join(stateDir(), 'lab');
   mkdirSync(dir, { recursive: true });
   const name = `lab-${layout}`;
-  const lab = await startLab({ layout, name, workDir: dir, address, taskQueue: TASK_QUEUE });
+  // The lab's workflows are started by the CLI's client: its worker uses the same payload codec.
+  const dataConverter = configuredDataConverter();
+  const lab = await startLab({ layout, name, workDir: dir, address, taskQueue: TASK_QUEUE, ...(dataConverter ? { workerOptions: { dataConverter } } : {}) });
   console.log(`lab: Temporal at ${address} (Web UI http://127.0.0.1:8233), worker on task queue ${TASK_QUEUE}`);
   const profile = lab.profile({
     ...(o.kexec ? { reboot: 'kexec' as const } : {}),

@@ -6,7 +6,6 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
-import { configuredDataConverter } from '../lib/codec.js';
 import { parseProfile, type Profile, type ProfileInput } from '../lib/profile.js';
 import { startVm, type Layout, type VmHandle } from './vm.js';
 
@@ -149,15 +148,13 @@ export async function startLab(o: LabOptions): Promise<Lab> {
   } catch {
     // A runtime was installed already (tests install their own).
   }
-  // The same payload codec as the CLI's client (AB_UPGRADE_CODEC_KEY), which starts the lab's workflows.
-  const dataConverter = configuredDataConverter();
   const connection = await NativeConnection.connect({ address: o.address });
   const worker = await createWorker({
     connection,
     taskQueue: o.taskQueue,
     activities: createActivities(),
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
-    options: { shutdownGraceTime: '5s', ...(dataConverter ? { dataConverter } : {}), ...o.workerOptions },
+    options: { shutdownGraceTime: '5s', ...o.workerOptions },
   });
   const workerRun = worker.run();
   // The SDK's own SIGINT/SIGTERM handler may have started the drain already (then shutdown()

@@ -2,6 +2,7 @@
 //   TEMPORAL_ADDRESS      (default 127.0.0.1:7233)
 //   TEMPORAL_NAMESPACE    (default "default")
 //   AB_UPGRADE_TASK_QUEUE (default "ab-upgrade")
+//   AB_UPGRADE_CODEC_KEY  (unset: payloads in clear) key files of the payload codec, see lib/codec.ts
 // SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
 // Workflows in flight are durable: another worker (or this one restarted) carries them on.
 //
@@ -11,6 +12,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { codecDataConverter, configuredCodec } from '../lib/codec.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { createWorker } from './worker.js';
 
@@ -25,6 +27,8 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
   const address = o.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const namespace = o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = o.taskQueue ?? process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
+  // Read before connecting, so a bad key file is reported before anything else happens.
+  const codec = configuredCodec();
 
   const connection = await NativeConnection.connect({ address });
   try {
@@ -36,9 +40,11 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
       options: {
         // How long running activities get to finish after SIGINT/SIGTERM before they are cancelled.
         shutdownGraceTime: '30s',
+        ...(codec ? { dataConverter: codecDataConverter(codec) } : {}),
       },
     });
-    console.error(`ab-upgrade worker: ${address}, namespace ${namespace}, task queue ${taskQueue} (Ctrl-C stops)`);
+    const payloads = codec ? `payloads encrypted with codec key ${codec.currentKeyId}` : 'payloads in clear';
+    console.error(`ab-upgrade worker: ${address}, namespace ${namespace}, task queue ${taskQueue}, ${payloads} (Ctrl-C stops)`);
     // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
     // handlers only say so (and cover a Runtime configured without shutdown signals).
     const onSignal = (sig: NodeJS.Signals) => {

@@ -1,20 +1,24 @@
 // Test-side helpers for the workflow tests: connect to the run's dev server (started by the
 // globalSetup in ./temporal.ts), bundle the workflows once per file, make fake-host profiles and
-// workers with a unique task queue per test.
+// workers with a unique task queue per test. Closing the environment runs the secret scan
+// (./secret-scan.ts) over the file's workflow histories and worker log.
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { parseProfile, type Profile, type ProfileInput } from '../../lib/profile.js';
 import { createWorker, workflowsPath } from '../../worker/worker.js';
 import { FakeHost, type FakeHostScript } from './fake-host.js';
+import { clearSecrets, RecordingLogger, scanForSecrets, type ScanReport } from './secret-scan.js';
 
-let runtimeInstalled = false;
+let workerLog: RecordingLogger | undefined;
+/** Installs the Runtime once per process: logs at ERROR (TEMPORAL_TEST_LOG), every entry recorded for the secret scan. */
 function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
+  if (workerLog) return;
+  workerLog = new RecordingLogger(new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR'));
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR') });
+    Runtime.install({ logger: workerLog });
   } catch {
     // already installed in this process
   }
@@ -22,31 +26,58 @@ function quietRuntime(): void {
 
 export interface WorkflowEnv {
   address: string;
+  /** Encodes and decodes with `dataConverter` when one was given. */
   client: Client;
   connection: NativeConnection;
   bundle: WorkflowBundle;
+  /** The data converter of this file's client and workers (undefined: the SDK's default). */
+  dataConverter?: DataConverter;
+  /** The secret scan of everything since setup: histories (decrypted with the client's codec) and the worker log. */
+  scanSecrets(): Promise<ScanReport>;
+  /** Runs the secret scan (throws on a finding), then disconnects. */
   close(): Promise<void>;
 }
 
-/** Call in beforeAll: connects and bundles the workflows (once per file). */
-export async function setupWorkflowEnv(): Promise<WorkflowEnv> {
+/**
+ * Call in beforeAll: connects and bundles the workflows (once per file). With a data converter
+ * (e.g. lib/codec.ts's), the client and fakeWorker's workers use it and the bundle gets its
+ * failure converter.
+ */
+export async function setupWorkflowEnv(o: { dataConverter?: DataConverter } = {}): Promise<WorkflowEnv> {
   quietRuntime();
+  const since = new Date();
   const address = inject('temporalAddress') ?? process.env.TEMPORAL_TEST_ADDRESS;
   if (!address) throw new Error('no Temporal server: run through vitest.config.ts (globalSetup test/helpers/temporal.ts)');
+  const { dataConverter } = o;
   const [clientConnection, connection, bundle] = await Promise.all([
     Connection.connect({ address }),
     NativeConnection.connect({ address }),
-    bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') }),
+    bundleWorkflowCode({
+      workflowsPath,
+      logger: new DefaultLogger('ERROR'),
+      ...(dataConverter?.failureConverterPath ? { failureConverterPath: dataConverter.failureConverterPath } : {}),
+      ...(dataConverter?.payloadConverterPath ? { payloadConverterPath: dataConverter.payloadConverterPath } : {}),
+    }),
   ]);
-  const client = new Client({ connection: clientConnection, namespace: 'default' });
+  const client = new Client({ connection: clientConnection, namespace: 'default', ...(dataConverter ? { dataConverter } : {}) });
+  const scanSecrets = () => scanForSecrets(client, since, workerLog?.lines ?? []);
   return {
     address,
     client,
     connection,
     bundle,
+    ...(dataConverter ? { dataConverter } : {}),
+    scanSecrets,
     async close() {
-      await clientConnection.close();
-      await connection.close();
+      try {
+        const { findings } = await scanSecrets();
+        if (findings.length) throw new Error(`secret scan: ${findings.length} finding(s):\n${findings.join('\n')}`);
+      } finally {
+        clearSecrets();
+        workerLog?.lines.splice(0);
+        await clientConnection.close();
+        await connection.close();
+      }
     },
   };
 }
@@ -80,6 +111,7 @@ export async function fakeWorker(env: WorkflowEnv, fake: Pick<FakeHost, 'activit
     workflowBundle: env.bundle,
     options: {
       ...(identity ? { identity } : {}),
+      ...(env.dataConverter ? { dataConverter: env.dataConverter } : {}),
       // Heartbeats (and with them cancellation requests) go out at most every 200 ms.
       maxHeartbeatThrottleInterval: '200ms',
       defaultHeartbeatThrottleInterval: '200ms',
