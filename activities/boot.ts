@@ -197,11 +197,13 @@ export async function rebootToSlot(h: SshHost, profile: Profile, facts: HostFact
   const root = await slotRoot(h, facts, owner, running, OTHER_MNT, false);
   const custom = (await readFile(h, `${root}/boot/grub/custom.cfg`)) ?? '';
   if (!custom.includes(`--id ${slotEntryId(slot)} `)) {
-    const targetRoot = await slotRoot(h, facts, slot, running, SPARE_MNT, true);
+    // The target may be the owner itself, already reachable at root: a second (read-only) mount
+    // of a device mounted read-write is refused.
+    const targetRoot = slot === owner ? root : await slotRoot(h, facts, slot, running, SPARE_MNT, true);
     const spec = await bootSpec(h, profile, facts, slot, targetRoot);
     if (!spec) throw new Error(`slot ${slot} has no kernel in /boot; it cannot be booted`);
     await writeCustomCfg(h, `${root}/boot/grub`, withManagedBlock(custom, [spec]));
-    if (targetRoot) await unmount(h, targetRoot);
+    if (targetRoot && targetRoot !== root) await unmount(h, targetRoot);
   }
   const env = `${root}/boot/grub/grubenv`;
   await sh(

@@ -124,11 +124,15 @@ done
 // Prints "E <unit>" enabled on the new slot, "S <unit>\\t<reason>" skipped. Runs after the
 // carry, so the operator's own units are on the new slot by then. list-unit-files names a
 // template (getty@.service), not its enabled instances: those come from the enablement links.
+// The running slot's list is read offline (--root=/) from its unit files, not asked of systemd
+// over D-Bus, which times out on a loaded host; a failed listing fails the carry (retried)
+// instead of silently enabling nothing.
 export const ENABLE_SERVICES = `
 root=$1; units=$2
+enabled=$(systemctl --root=/ list-unit-files --state=enabled --no-legend --no-pager --type=service,socket,timer,path) \\
+  || { echo "listing the running slot's enabled units failed" >&2; exit 1; }
 {
-  systemctl list-unit-files --state=enabled --no-legend --no-pager --type=service,socket,timer,path 2>/dev/null \\
-    | awk '{print $1}' | grep -v '@\\.' || true
+  printf '%s\\n' "$enabled" | awk 'NF {print $1}' | grep -v '@\\.' || true
   for w in "$units"/*.wants/*@* "$units"/*.requires/*@*; do
     if [ -L "$w" ]; then
       case "\${w##*/}" in *@.*) ;; *) printf '%s\\n' "\${w##*/}" ;; esac

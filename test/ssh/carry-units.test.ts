@@ -74,4 +74,38 @@ describe.skipIf(!HAS_DPKG)('listLocalUnits', () => {
     expect(out.split('\n')).toContain('E queue@mail.service');
     expect(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/queue@mail.service')).isSymbolicLink()).toBe(true);
   });
+
+  // A systemctl that times out on D-Bus, as on a loaded host, unless it works offline (--root).
+  function systemctlWithoutBus(offline: 'works' | 'fails') {
+    const bin = join(session.tmp, `bin-${offline}`);
+    mkdirSync(bin, { recursive: true });
+    const real = existsSync('/usr/bin/systemctl') ? '/usr/bin/systemctl' : '/bin/systemctl';
+    const offlineCase = offline === 'works' ? `exec ${real} "$@"` : 'echo "Failed to read unit files" >&2; exit 1';
+    writeFileSync(
+      join(bin, 'systemctl'),
+      `#!/bin/sh
+case " $* " in *" --root=/ "*) ${offlineCase} ;; *" --root="*) exec ${real} "$@" ;; esac
+echo "Failed to connect to bus: Connection timed out" >&2
+exit 1
+`,
+      { mode: 0o755 },
+    );
+    return `PATH=${bin}:$PATH; export PATH\n${ENABLE_SERVICES}`;
+  }
+
+  it('reads the running slot\'s enabled units offline: a systemd that does not answer still gets its services enabled on the new slot', { timeout: T }, async () => {
+    const root = join(session.tmp, 'new-root-bus');
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    writeFileSync(join(root, 'etc/systemd/system/ssh.service'), '[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n');
+    // openssh-server's unit is enabled on this machine (scripts/setup.sh installs it).
+    const out = await sh(session.h, systemctlWithoutBus('works'), [root, join(session.tmp, 'absent')]);
+    expect(out.split('\n')).toContain('E ssh.service');
+    expect(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/ssh.service')).isSymbolicLink()).toBe(true);
+  });
+
+  it('a listing that fails fails the step (to be retried), instead of enabling nothing', { timeout: T }, async () => {
+    const root = join(session.tmp, 'new-root-fail');
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    await expect(sh(session.h, systemctlWithoutBus('fails'), [root, join(session.tmp, 'absent')])).rejects.toThrow(/listing the running slot's enabled units failed/);
+  });
 });
