@@ -23,7 +23,8 @@ export interface ActivityDeps {
 const NON_RETRYABLE: Record<string, string> = {
   UnsafeLayoutError: FailureTypes.UnsafeLayout,
   HostKeyMismatchError: FailureTypes.HostKeyMismatch,
-  ImageDigestError: FailureTypes.InvalidInput,
+  ImageDigestError: FailureTypes.ReleaseUnverified,
+  ReleaseSignatureError: FailureTypes.ReleaseUnverified,
   ProfileError: FailureTypes.InvalidInput,
   ZodError: FailureTypes.InvalidInput,
   CommitRefusedError: FailureTypes.UnsafeLayout,

@@ -1,20 +1,18 @@
 // Phase 3: install the new release onto the spare slot (mounted at SPARE_MNT): debootstrap on
-// the host, or stream a rootfs tarball from the controller. Idempotent under retries: the slot
-// is emptied first, and a marker written last says which release is complete there.
+// the host, or stream a rootfs tarball from the controller, verified there first (its minisign
+// signature: ./release-image.ts) and hashed again by the host as it arrives. Idempotent under
+// retries: the slot is emptied first, and a marker written last says which release is complete
+// there.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { HostFacts, InstallResult } from '../lib/contract.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
-import type { Profile, ReleaseConfig } from '../lib/profile.js';
+import type { ImageRelease, Profile, ReleaseConfig } from '../lib/profile.js';
 import { listBoot, mountSlot, readFile, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
 import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
-import { SshHost, targetFromProfile } from './ssh.js';
+import { verifiedStream, verifyImage, type VerifiedImage } from './release-image.js';
+import { CommandError, SshHost, targetFromProfile } from './ssh.js';
 
 const MARKER = '.ab-upgrade-release';
 
@@ -27,9 +25,12 @@ export function basePackages(bootMode: HostFacts['bootMode']): string[] {
   ];
 }
 
-/** A stable identity of the release recipe, stored in the marker. */
-export function releaseId(release: ReleaseConfig, bootMode: HostFacts['bootMode']): string {
-  if (release.source === 'image') return `image:${release.sha256}`;
+/** A stable identity of the release recipe, stored in the marker: an image is named by its verified digest. */
+export function releaseId(release: ReleaseConfig, bootMode: HostFacts['bootMode'], image: Pick<VerifiedImage, 'sha256'> | null): string {
+  if (release.source === 'image') {
+    if (!image) throw new Error('releaseId: an image release is named by its verified digest');
+    return `image:${image.sha256}`;
+  }
   const recipe = JSON.stringify([release.suite, release.mirror, release.components, release.packages, basePackages(bootMode)]);
   return `debootstrap:${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`;
 }
@@ -50,7 +51,9 @@ echo empty
 // a small tmpfs (bookworm's Packages alone is 50 MB), and the spare is ours to fill; it is
 // removed once the rootfs is in place. Minimal hosts have no wget, which debootstrap downloads
 // with: a stand-in hands its "-O file url" to apt's own downloader (which also honours the
-// host's apt proxy settings).
+// host's apt proxy settings). --force-check-gpg: debootstrap checks the suite's Release file
+// against the Debian archive keyring on the host (and every package by the digests it signs);
+// without a keyring it would only warn and install unchecked packages, with this it stops.
 const DEBOOTSTRAP = `
 root=$1; suite=$2; mirror=$3; include=$4; components=$5; lock=$6
 exec 9>"$lock"; flock -w 60 9
@@ -74,7 +77,7 @@ if ! command -v wget >/dev/null; then
     'exec /usr/lib/apt/apt-helper -o APT::Sandbox::User=root -o Acquire::Retries=3 download-file "$url" "$out"' > "$work/bin/wget"
   chmod +x "$work/bin/wget"; PATH="$work/bin:$PATH"
 fi
-"$db" --variant=minbase --components="$components" --include="$include" "$suite" "$root" "$mirror"
+"$db" --force-check-gpg --variant=minbase --components="$components" --include="$include" "$suite" "$root" "$mirror"
 rm -rf "$work"
 chroot "$root" apt-get clean
 `;
@@ -99,83 +102,104 @@ export const UNPACK = {
   tar: 'tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
 } as const;
 
+/** The receiving script's exit status when the bytes it received are not the verified ones. */
+export const DIGEST_MISMATCH_EXIT = 86;
+
+/**
+ * Receives a release tarball on stdin, unpacks it into "$1" and hashes, on the host, the bytes
+ * it received: tee hands them to the unpacker and to sha256sum (-p: it keeps feeding sha256sum
+ * if the unpacker stops early, so an unpack failure is reported as one). A digest other than "$2"
+ * (the verified one) exits with DIGEST_MISMATCH_EXIT, whatever the unpacker said.
+ */
+export function receiveScript(format: ImageRelease['format']): string {
+  return `st=$(mktemp); trap 'rm -f "$st"' EXIT
+got=$( { { tee -p /dev/fd/5 | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | sha256sum )
+got=\${got%% *}
+if [ "$got" != "$2" ]; then echo "the host received sha256 $got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi
+rc=$(cat "$st" 2>/dev/null || echo unknown)
+[ "$rc" = 0 ] || { echo "unpacking the release failed (exit $rc)" >&2; exit 1; }`;
+}
+
+/** The host received other bytes than the verified ones (altered between controller and host). */
+export class HostDigestMismatchError extends Error {
+  override name = 'HostDigestMismatchError';
+}
+
+/**
+ * Streams `stdin` (the verified image) to the host, which unpacks it into `root` under `lock`
+ * and checks the sha256 of what it received against `sha256`.
+ */
+export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], sha256: string, root: string, lock: string): Promise<void> {
+  try {
+    await bulk.script(`set -eu\nexec 9>"$3"; flock -w 60 9\n${receiveScript(format)}`, [root, sha256, lock], {
+      stdin,
+      timeoutMs: 3 * 3600_000,
+      signal: cancellationSignal(),
+    });
+  } catch (e) {
+    if (!(e instanceof CommandError) || e.result.exitCode !== DIGEST_MISMATCH_EXIT) throw e;
+    const got = /the host received sha256 ([0-9a-f]*)/.exec(e.result.stderr)?.[1] || 'of nothing';
+    throw new HostDigestMismatchError(
+      `the host received the release image with sha256 ${got}, but the verified image has sha256 ${sha256}: it was altered between the controller and the host; nothing was marked installed (a retry empties the spare and streams it again)`,
+    );
+  }
+}
+
 export async function installRelease(h: SshHost, profile: Profile, facts: HostFacts): Promise<InstallResult> {
   const started = Date.now();
-  await mountSlot(h, facts.spare, SPARE_MNT);
-  const id = releaseId(profile.release, facts.bootMode);
-  const lock = `${RUN_DIR}/install.lock`;
-  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
-  let bytes: number | null = null;
-  if (state !== 'complete') {
-    const r = profile.release;
-    if (r.source === 'debootstrap') {
-      const include = [...basePackages(facts.bootMode), ...r.packages].join(',');
-      let lines = 0;
-      await withHeartbeats(
-        () => ({ phase: 'debootstrap', lines }),
-        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
-          timeoutMs: 3 * 3600_000,
-          signal: cancellationSignal(),
-          onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
-        }),
-      );
-    } else {
-      const file = await localImage(r.url, r.sha256);
-      bytes = (await stat(file)).size;
-      let sent = 0;
-      const bulk = await connectForBulk(h, profile);
-      try {
+  const r = profile.release;
+  // An image is verified on the controller before anything happens on the host.
+  let read = 0;
+  const image =
+    r.source === 'image'
+      ? await withHeartbeats(() => ({ phase: 'verify', read }), verifyImage(r, { signal: cancellationSignal(), onBytes: (n) => (read += n) }))
+      : null;
+  try {
+    await mountSlot(h, facts.spare, SPARE_MNT);
+    const id = releaseId(r, facts.bootMode, image);
+    const lock = `${RUN_DIR}/install.lock`;
+    const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
+    let streamed: number | null = null;
+    if (state !== 'complete') {
+      if (r.source === 'debootstrap') {
+        const include = [...basePackages(facts.bootMode), ...r.packages].join(',');
+        let lines = 0;
         await withHeartbeats(
-          () => ({ phase: 'stream', sent, total: bytes }),
-          bulk.script(`set -eu\nexec 9>"$2"; flock -w 60 9\n${UNPACK[r.format]}`, [SPARE_MNT, lock], {
-            // Count through a Transform: a 'data' listener on the file stream would start it
-            // flowing before the SSH channel pipes it, and those bytes would be lost.
-            stdin: createReadStream(file, { highWaterMark: 1 << 20 }).pipe(
-              new Transform({ transform: (c: Buffer, _e, done) => ((sent += c.length), done(null, c)) }),
-            ),
+          () => ({ phase: 'debootstrap', lines }),
+          h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
             timeoutMs: 3 * 3600_000,
             signal: cancellationSignal(),
+            onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
           }),
         );
-      } finally {
-        bulk.close();
+      } else {
+        const verified = image!;
+        let sent = 0;
+        const bulk = await connectForBulk(h, profile);
+        try {
+          await withHeartbeats(
+            () => ({ phase: 'stream', sent, total: verified.bytes }),
+            receiveImage(bulk, verifiedStream(verified, (n) => (sent += n)), r.format, verified.sha256, SPARE_MNT, lock),
+          );
+        } finally {
+          bulk.close();
+        }
+        streamed = verified.bytes;
       }
+      await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
     }
-    await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
+    heartbeat({ phase: 'done' });
+    const os = parseOsRelease((await readFile(h, `${SPARE_MNT}/etc/os-release`)) ?? (await readFile(h, `${SPARE_MNT}/usr/lib/os-release`)) ?? '');
+    const kernel = newestKernel(await listBoot(h, SPARE_MNT));
+    if (!kernel) throw new Error(`the new release on ${facts.spare.device} has no kernel in /boot`);
+    return {
+      prettyName: os.PRETTY_NAME ?? 'unknown',
+      kernel: kernel.version,
+      bytes: streamed,
+      durationMs: Date.now() - started,
+      ...(image ? { image: { sha256: image.sha256, keyId: image.keyId } } : {}),
+    };
+  } finally {
+    await image?.dispose();
   }
-  heartbeat({ phase: 'done' });
-  const os = parseOsRelease((await readFile(h, `${SPARE_MNT}/etc/os-release`)) ?? (await readFile(h, `${SPARE_MNT}/usr/lib/os-release`)) ?? '');
-  const kernel = newestKernel(await listBoot(h, SPARE_MNT));
-  if (!kernel) throw new Error(`the new release on ${facts.spare.device} has no kernel in /boot`);
-  return { prettyName: os.PRETTY_NAME ?? 'unknown', kernel: kernel.version, bytes, durationMs: Date.now() - started };
-}
-
-/** The image as a verified local file: a path is checked in place, a URL is downloaded to the cache. */
-export async function localImage(url: string, sha256: string): Promise<string> {
-  let file = url;
-  if (/^https?:\/\//.test(url)) {
-    const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ab-upgrade', 'releases');
-    await mkdir(dir, { recursive: true });
-    file = join(dir, sha256);
-    const have = await stat(file).catch(() => null);
-    if (!have) {
-      const res = await fetch(url);
-      if (!res.ok || !res.body) throw new Error(`downloading ${url}: HTTP ${res.status}`);
-      await pipeline(Readable.fromWeb(res.body as never), createWriteStream(`${file}.part`));
-      await rename(`${file}.part`, file);
-    }
-  }
-  const digest = await sha256File(file);
-  if (digest !== sha256) throw new ImageDigestError(`release image ${url} has sha256 ${digest}, the profile expects ${sha256}`);
-  return file;
-}
-
-export class ImageDigestError extends Error {
-  override name = 'ImageDigestError';
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }

@@ -14,14 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { pollComeback, probeOnce } from '../activities/health.js';
-import { connectForBulk, UNPACK } from '../activities/release.js';
+import { connectForBulk, receiveScript, UNPACK } from '../activities/release.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import { startHostWorkflow, follow } from '../client/follow.js';
 import { hostStatus } from '../client/temporal.js';
 import type { Profile } from '../lib/profile.js';
 import { statusQuery, type WorkflowStatus } from '../lib/workflow-api.js';
 import { ensureTemporal } from '../lab/command.js';
-import { labProfile, startLab, type LabImage } from '../lab/session.js';
+import { labProfile, startLab, type LabArtifact, type LabImage } from '../lab/session.js';
 import { startVm, type Layout } from '../lab/vm.js';
 
 const arg = (name: string, fallback: string) => {
@@ -65,7 +65,8 @@ async function plainReboot(profile: Profile): Promise<number> {
  * reformats it), `reps` times each; medians. All over the install's own bulk connection (its
  * cipher follows the host's CPU).
  */
-async function streamFigures(profile: Profile, image: string, spareDevice: string, reps = 3) {
+async function streamFigures(profile: Profile, release: LabArtifact, spareDevice: string, reps = 3) {
+  const image = release.path;
   const control = await SshHost.connect(targetFromProfile(profile));
   const h = await connectForBulk(control, profile).finally(() => control.close());
   const mnt = '/run/ab-bench';
@@ -82,8 +83,9 @@ async function streamFigures(profile: Profile, image: string, spareDevice: strin
     for (let i = 0; i < reps; i++) {
       const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(image), timeoutMs: 600_000 }));
       await fresh();
-      // The product's own unpack command, fed over SSH (the install path) or from a local file.
-      const streamS = await timed(() => h.script(`set -eu\n${UNPACK['tar.zst']}`, [`${mnt}/root`], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+      // The product's own receiving script (unpack, and the host's sha256 of what it received),
+      // fed over SSH as the install does; and its unpack command alone from a local file.
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('tar.zst')}`, [`${mnt}/root`, release.sha256], { stdin: createReadStream(image), timeoutMs: 600_000 }));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
       await fresh();
@@ -104,13 +106,13 @@ async function streamFigures(profile: Profile, image: string, spareDevice: strin
  * one vCPU, SSH decryption and zstd + tar cannot overlap at all, so only a second CPU shows how
  * well the stream overlaps them (real servers have many cores).
  */
-async function streamFiguresTwoVcpus(image: LabImage, release: { path: string; sha256: string }) {
+async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifact) {
   const vm = await startVm({ disk: image.disk, layout: image.layout, name: 'bench-2vcpu', workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), cpus: 2, tcgThread: 'multi' });
   try {
     await vm.waitForSsh(240_000);
     const spare = (await vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
     if (!spare) throw new Error('2-vCPU VM: no ab-slot-b');
-    return await streamFigures(labProfile(image, vm, release), release.path, spare);
+    return await streamFigures(labProfile(image, vm, release), release, spare);
   } finally {
     await vm.stop();
   }
@@ -132,7 +134,7 @@ async function main() {
     console.error(`bench: 2/5 ${REBOOTS} plain reboots of the new slot`);
     for (let i = 0; i < REBOOTS; i++) reboots.push(await plainReboot(lab.profile(base)));
     console.error('bench: 3/5 image stream vs raw SSH vs local unpack (one vCPU)');
-    oneVcpu = await streamFigures(lab.profile(base), lab.release.good.path, up.facts!.active.device);
+    oneVcpu = await streamFigures(lab.profile(base), lab.release.good, up.facts!.active.device);
     console.error('bench: 4/5 upgrade with kexec');
     kx = await upgrade(client, lab.profile({ ...base, reboot: 'kexec' }));
   } finally {

@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { assessHost, presentPaths } from '../activities/inspect.js';
 import { gatherPreflight } from '../activities/preflight.js';
 import { basePackages } from '../activities/release.js';
+import { checkRelease } from '../activities/release-image.js';
 import { closeAllHosts, SshHost, targetFromProfile } from '../activities/ssh.js';
 import { carryList } from '../lib/carry.js';
 import { formatStatus } from '../lib/format-status.js';
@@ -36,23 +37,30 @@ class CliError extends Error {
 
 /** `plan`: read-only facts, the plan and its pre-flight report; not ok when inspect refuses or an inhibitor is found. */
 export async function planHost(profile: Profile): Promise<{ text: string; ok: boolean; json: unknown }> {
-  const h = await SshHost.connect(targetFromProfile(profile));
+  // On the controller, alongside the host's inspection: the image's signature (or sha256), as the install checks it.
+  const releaseCheck = checkRelease(profile.release);
+  const h = await SshHost.connect(targetFromProfile(profile)).catch(async (e: unknown) => {
+    await releaseCheck;
+    throw e;
+  });
   try {
     const assessment = await assessHost(h, profile);
     const present = await presentPaths(h, carryList(profile));
     const g = await gatherPreflight(h, profile);
+    const release = await releaseCheck;
     const report = preflight({
       profile,
       assessment,
       present,
       ...g,
       basePackages: basePackages(assessment.ok ? assessment.facts.bootMode : 'bios'),
+      release,
     });
     const localUnits = carryList(profile, g.localUnits.carry).filter((p) => g.localUnits.carry.includes(p));
     return {
-      text: renderPlan(profile, assessment, present, { preflight: report, localUnits }),
+      text: renderPlan(profile, assessment, present, { preflight: report, localUnits, release }),
       ok: assessment.ok && report.inhibitors === 0,
-      json: { ...assessment, carryPresent: [...present], localUnits, preflight: report },
+      json: { ...assessment, carryPresent: [...present], localUnits, release, preflight: report },
     };
   } finally {
     h.close();

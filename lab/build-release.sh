@@ -5,10 +5,13 @@
 #   lab/build-release.sh            -> prints the output directory on stdout (last line)
 #
 # Output: ${XDG_CACHE_HOME:-~/.cache}/ab-upgrade/lab/release-trixie-<recipe hash>/
-#   trixie.tar.zst (+ .sha256)          bootable release
-#   trixie-broken.tar.zst (+ .sha256)   same, but every boot of it hangs in the initramfs
-#   release.json                        versions, sizes, sha256s
-#   .complete                           written last
+#   trixie.tar.zst (+ .sha256, .minisig)          bootable release
+#   trixie-broken.tar.zst (+ .sha256, .minisig)   same, but every boot of it hangs in the initramfs
+#   lab-release.pub, lab-release.key              the lab's minisign key pair (unencrypted: lab only)
+#   release.json                                  versions, sizes, sha256s, signing key id
+#   .complete                                     written last
+# Both tarballs are signed with a minisign key generated for this build (-G -W: no password),
+# so the lab's profiles name a signature and a public key and every lab install verifies them.
 # The tarballs are made with `tar --numeric-owner --xattrs --xattrs-include='*' --acls` of the
 # root directory ("./..."); unpack them as root with the same flags to keep file capabilities.
 #
@@ -46,7 +49,7 @@ if [ -f "$OUT/.complete" ]; then
 fi
 
 need_root
-need_cmds debootstrap zstd tar sha256sum node
+need_cmds debootstrap zstd tar sha256sum minisign node
 mkdir -p "$LAB_CACHE"
 exec 9>"$LAB_CACHE/.lock-release-${HASH:0:16}"
 flock -w 3600 9 || die "timed out waiting for another build of $OUT"
@@ -122,7 +125,17 @@ umount_tree "$ROOT"
 tar_rootfs "$ROOT" "$WORK/$SUITE-broken.tar.zst" 10
 (cd "$WORK" && sha256sum "$SUITE-broken.tar.zst" >"$SUITE-broken.tar.zst.sha256")
 
-SUITE="$SUITE" HASH="$HASH" KERNEL_VERSION="$KERNEL_VERSION" DEBIAN_VERSION="$DEBIAN_VERSION" \
+# ---- signatures -------------------------------------------------------------------------------
+log "signing both tarballs with a new lab minisign key"
+minisign -G -W -p "$WORK/lab-release.pub" -s "$WORK/lab-release.key" >/dev/null
+for f in "$SUITE.tar.zst" "$SUITE-broken.tar.zst"; do
+  minisign -S -s "$WORK/lab-release.key" -m "$WORK/$f" -t "ab-upgrade lab release $f, recipe ${HASH:0:16}" >/dev/null
+  minisign -V -H -p "$WORK/lab-release.pub" -m "$WORK/$f" -q || die "the signature of $f does not verify"
+done
+KEY_ID=$(sed -n 's/^untrusted comment: minisign public key //p' "$WORK/lab-release.pub")
+[ -n "$KEY_ID" ] || die "no key id in lab-release.pub"
+
+SUITE="$SUITE" HASH="$HASH" KEY_ID="$KEY_ID" KERNEL_VERSION="$KERNEL_VERSION" DEBIAN_VERSION="$DEBIAN_VERSION" \
 GRUB_VERSION="$GRUB_VERSION" INSTALLED_BYTES="$INSTALLED_BYTES" KERNEL_PKG="$KERNEL_PKG" \
 GOOD_SHA="$(cut -d' ' -f1 "$WORK/$SUITE.tar.zst.sha256")" BROKEN_SHA="$(cut -d' ' -f1 "$WORK/$SUITE-broken.tar.zst.sha256")" \
 GOOD_BYTES="$(stat -c %s "$WORK/$SUITE.tar.zst")" BROKEN_BYTES="$(stat -c %s "$WORK/$SUITE-broken.tar.zst")" \
@@ -134,6 +147,7 @@ const j = {
   kernel: { package: e.KERNEL_PKG, version: e.KERNEL_VERSION },
   grub: { version: e.GRUB_VERSION, platforms: ["i386-pc", "x86_64-efi"] },
   installedBytes: Number(e.INSTALLED_BYTES),
+  signing: { tool: "minisign", keyId: e.KEY_ID, publicKey: "lab-release.pub", signatures: [`${e.SUITE}.tar.zst.minisig`, `${e.SUITE}-broken.tar.zst.minisig`] },
   tar: { format: "tar.zst", flags: "--numeric-owner --xattrs --xattrs-include=* --acls", root: "./" },
   images: {
     good: { file: `${e.SUITE}.tar.zst`, sha256: e.GOOD_SHA, bytes: Number(e.GOOD_BYTES) },
@@ -146,7 +160,9 @@ process.stdout.write(JSON.stringify(j, null, 2) + "\n");
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-mv "$WORK/$SUITE.tar.zst" "$WORK/$SUITE.tar.zst.sha256" "$WORK/$SUITE-broken.tar.zst" "$WORK/$SUITE-broken.tar.zst.sha256" "$WORK/release.json" "$OUT/"
+mv "$WORK/$SUITE.tar.zst" "$WORK/$SUITE.tar.zst.sha256" "$WORK/$SUITE.tar.zst.minisig" \
+   "$WORK/$SUITE-broken.tar.zst" "$WORK/$SUITE-broken.tar.zst.sha256" "$WORK/$SUITE-broken.tar.zst.minisig" \
+   "$WORK/lab-release.pub" "$WORK/lab-release.key" "$WORK/release.json" "$OUT/"
 echo "$(($(date +%s) - T0))" >"$OUT/build-seconds"
 touch "$OUT/.complete"
 for old in "$LAB_CACHE/release-$SUITE"-*; do

@@ -54,17 +54,27 @@ export async function ensureImage(layout: Layout): Promise<LabImage> {
   };
 }
 
+/** A lab release tarball, its sha256, its minisign signature and the lab key that made it. */
+export interface LabArtifact {
+  path: string;
+  sha256: string;
+  signature: string;
+  publicKey: string;
+}
+
 export interface LabRelease {
   dir: string;
-  good: { path: string; sha256: string };
-  broken: { path: string; sha256: string };
+  good: LabArtifact;
+  broken: LabArtifact;
 }
 
 export async function ensureRelease(): Promise<LabRelease> {
   const dir = await runBuilder('build-release.sh', [], 40 * 60_000);
-  const art = async (name: string) => ({
+  const art = async (name: string): Promise<LabArtifact> => ({
     path: join(dir, name),
     sha256: (await readFile(join(dir, `${name}.sha256`), 'utf8')).trim().split(/\s+/)[0]!,
+    signature: join(dir, `${name}.minisig`),
+    publicKey: join(dir, 'lab-release.pub'),
   });
   return { dir, good: await art('trixie.tar.zst'), broken: await art('trixie-broken.tar.zst') };
 }
@@ -85,7 +95,7 @@ export async function bootLab(image: LabImage, name: string, workDir: string): P
  * the conventional labels are found by `auto`; the operator-labelled layout names its labels,
  * and its own units are health-checked.
  */
-export function labProfile(image: LabImage, vm: VmHandle, release: { path: string; sha256: string }, overrides: Partial<ProfileInput> = {}): Profile {
+export function labProfile(image: LabImage, vm: VmHandle, release: LabArtifact, overrides: Partial<ProfileInput> = {}): Profile {
   return parseProfile({
     name: vm.name,
     host: '127.0.0.1',
@@ -95,7 +105,8 @@ export function labProfile(image: LabImage, vm: VmHandle, release: { path: strin
     hostKey: image.hostKeyFingerprint,
     slots: image.labels.a === 'ab-slot-a' ? 'auto' : { a: `LABEL=${image.labels.a}`, b: `LABEL=${image.labels.b}` },
     data: { device: `LABEL=${image.labels.data}`, mountPoint: '/srv/data' },
-    release: { source: 'image', url: release.path, sha256: release.sha256 },
+    // Signed: every lab install verifies the signature on the controller and the digest on the host.
+    release: { source: 'image', url: release.path, sha256: release.sha256, signature: release.signature, publicKey: release.publicKey },
     health: { units: ['ssh.service', ...image.localUnits], tcpPorts: [22] },
     // An emulated guest boots in 25–110 s depending on the machine and its load; the deadline
     // leaves room for the slowest seen, three times over.
@@ -127,7 +138,7 @@ export interface Lab {
   vm: VmHandle;
   worker: Worker;
   /** The lab host's profile with the good release, plus overrides. */
-  profile(overrides?: Partial<ProfileInput>, release?: { path: string; sha256: string }): Profile;
+  profile(overrides?: Partial<ProfileInput>, release?: LabArtifact): Profile;
   down(): Promise<void>;
 }
 

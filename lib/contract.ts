@@ -50,8 +50,11 @@ export interface HostFacts {
 export interface InstallResult {
   prettyName: string;
   kernel: string;
+  /** Bytes of the image streamed by this install (null: debootstrap, or already complete). */
   bytes: number | null;
   durationMs: number;
+  /** An image release: the sha256 verified on the controller and again on the host, and its signing key (null: allowed unsigned). */
+  image?: { sha256: string; keyId: string | null };
 }
 
 export interface CarryReport {
@@ -197,4 +200,6 @@ export const FailureTypes = {
   NoPowerDriver: 'NoPowerDriver',
   InvalidInput: 'InvalidInput',
   CommandFailed: 'CommandFailed',
+  /** The release image's signature or pinned sha256 does not check out: nothing was sent to the host. */
+  ReleaseUnverified: 'ReleaseUnverified',
 } as const;

@@ -8,13 +8,15 @@ import { slotCmdline, slotEntryId } from './grub.js';
 import type { LayoutAssessment } from './layout.js';
 import { renderPreflight } from './preflight.js';
 import type { Profile } from './profile.js';
+import { describeReleaseCheck, type ReleaseCheck } from './signature.js';
 
 const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
 
-/** What the pre-flight gather adds: the report and the operator's own units that will be carried. */
+/** What the pre-flight gather adds: the report, the operator's own units that will be carried, the release's check. */
 export interface PlanExtras {
   preflight?: PreflightReport;
   localUnits?: string[];
+  release?: ReleaseCheck;
 }
 
 export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<string>, extras: PlanExtras = {}): string {
@@ -39,7 +41,8 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
     `  1. format ${f.spare.device}: mkfs.ext4 -L ${spareFsLabel(f.spare)}${f.spare.uuid ? ` -U ${f.spare.uuid}` : ''} (erases slot ${f.spare.name})`,
     r.source === 'debootstrap'
       ? `  2. install Debian ${r.suite} from ${r.mirror} with debootstrap on the host${r.packages.length ? ` (+ ${r.packages.join(', ')})` : ''}`
-      : `  2. stream ${r.url} (${r.format}, sha256 ${r.sha256.slice(0, 12)}…) over SSH and unpack onto slot ${f.spare.name}`,
+      : `  2. stream ${r.url} (${r.format}${r.sha256 ? `, sha256 ${r.sha256.slice(0, 12)}…` : ''}) over SSH and unpack onto slot ${f.spare.name}, the host checking the sha256 of what it received`,
+    ...(extras.release ? [`     ${describeReleaseCheck(extras.release)}`] : []),
     '  3. carry configuration to the new slot:',
     ...listed.map((p) => `       ${present.has(p) ? 'copy ' : 'skip '} ${p}${present.has(p) ? '' : ' (absent)'}`),
     // found on the host, so present; carryList drops the excluded ones

@@ -7,6 +7,7 @@ import { fstabDisposition, normalMountPoint, parseFstab, type FstabEntry } from 
 import { renderMenuEntry, slotCmdline } from './grub.js';
 import type { LayoutAssessment } from './layout.js';
 import type { Profile } from './profile.js';
+import type { ReleaseCheck } from './signature.js';
 
 /** Where a health-checked unit comes from on the running slot. */
 export interface UnitOrigin {
@@ -30,6 +31,8 @@ export interface PreflightInput {
   present: Set<string>;
   /** What every debootstrap install includes beyond release.packages. */
   basePackages: string[];
+  /** The controller's check of the release (signature or sha256), when it was made. */
+  release?: ReleaseCheck;
 }
 
 /** "U\t<unit>\t<fragment>\t<pkg, pkg>" lines. */
@@ -171,6 +174,14 @@ export function preflight(i: PreflightInput): PreflightReport {
   for (const f of profile.carry.files) if (!i.present.has(f)) warn(`carry.files: ${f} is absent on this host`, `create it, or remove it from carry.files`);
 
   for (const s of i.localUnits.skipped) warn(`local unit ${s.path}: ${s.reason}`, 'fix or remove the link');
+
+  // (f) the release itself: installRelease verifies it the same way before sending a byte
+  const check = i.release;
+  if (check?.source === 'image' && !check.verified) {
+    inhibit(`the release image cannot be installed: ${check.problem}`, 'sign the image with the key release.publicKey names (minisign -S -s <key> -m <image>), or correct release.url, release.signature, release.publicKey or release.sha256');
+  } else if (check?.source === 'image' && !check.signed) {
+    warn('release image is not signed (allowUnsigned: true): only its sha256 is checked', 'sign it (minisign -S -s <key> -m <image>) and give release.signature and release.publicKey instead of allowUnsigned');
+  }
 
   return {
     inhibitors: findings.filter((f) => f.severity === 'inhibitor').length,

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { durationBoundsProblem, parseDurationMs } from './duration.js';
 import { GRUB_SAFE_CHARS, isGrubSafe } from './grub.js';
+import { MINISIGN_PUBLIC_KEY } from './signature.js';
 
 /** A block device named the way fstab and blkid name it, or a /dev path. */
 export const deviceRefSchema = z
@@ -95,6 +96,10 @@ const hostnameOrIp = z
   .max(253)
   .regex(/^[A-Za-z0-9.:_-]+$/, 'must be a hostname or an IP address');
 
+/** A field of image releases, refused (with the reason) in a debootstrap release. */
+const imageOnly = () =>
+  z.never({ error: 'only for image releases: debootstrap checks the suite against the Debian archive keyring on the host' }).optional();
+
 const debootstrapRelease = z
   .object({
     source: z.literal('debootstrap'),
@@ -107,18 +112,66 @@ const debootstrapRelease = z
     components: z.array(z.string().regex(/^[a-z0-9-]+$/)).default(['main']),
     /** Extra packages beyond the kernel, GRUB, systemd and openssh-server that every slot needs. */
     packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/, 'must be a Debian package name')).default([]),
+    // debootstrap authenticates what it installs itself: the suite's Release file against the
+    // Debian archive keyring on the host, every package by the digests that file signs.
+    signature: imageOnly(),
+    publicKey: imageOnly(),
+    allowUnsigned: imageOnly(),
+    sha256: imageOnly(),
   })
   .strict();
+
+/** A detached minisign signature (.minisig): a path on the controller, or an http(s) URL. */
+const signatureRef = z.string().superRefine((v, ctx) => {
+  if (v.startsWith('/')) {
+    for (const i of absPath.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: i.message });
+    return;
+  }
+  if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) {
+    ctx.addIssue({ code: 'custom', message: 'must be the absolute path or the http(s) URL of the .minisig file' });
+    return;
+  }
+  withoutUserinfo('download the signature on the controller and give its path')(v, ctx);
+});
+
+/**
+ * The key a release must be signed with: a minisign .pub file on the controller, or the key
+ * itself. Never a URL: a key fetched from where the release comes from would vouch for anything.
+ */
+const publicKeyRef = z.string().superRefine((v, ctx) => {
+  if (v.startsWith('/')) {
+    for (const i of absPath.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: i.message });
+  } else if (!MINISIGN_PUBLIC_KEY.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'must be the absolute path of a minisign .pub file or the key itself ("RW…", 56 characters, as minisign -G prints it)' });
+  }
+});
 
 const imageRelease = z
   .object({
     source: z.literal('image'),
     /** A path on the controller, or an http(s) URL the controller downloads from. */
     url: z.string().min(1).superRefine(withoutUserinfo('download the image on the controller and give its path')),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+    /** Pins the image's content; required when it is unsigned, optional when it is signed. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits').optional(),
     format: z.enum(['tar.zst', 'tar.gz', 'tar']).optional(),
+    /** The image's detached minisign signature, checked with publicKey before a byte is sent. */
+    signature: signatureRef.optional(),
+    publicKey: publicKeyRef.optional(),
+    /** The explicit opt-out: install an image that is not signed (its sha256 is still checked). */
+    allowUnsigned: z.boolean().default(false),
   })
   .strict()
+  .superRefine((r, ctx) => {
+    const issue = (field: string, message: string) => ctx.addIssue({ code: 'custom', path: [field], message });
+    const signed = r.signature !== undefined || r.publicKey !== undefined;
+    if (r.allowUnsigned && signed) issue('allowUnsigned', 'must not be set for a signed release (signature and publicKey given): a signed release is always verified');
+    else if (r.signature === undefined && r.publicKey !== undefined) issue('signature', 'required with publicKey: the .minisig file of the image (minisign -S -s <key> -m <image>)');
+    else if (r.publicKey === undefined && r.signature !== undefined) issue('publicKey', 'required with signature: the minisign public key (.pub file or "RW…") the image must be signed with');
+    else if (!signed && !r.allowUnsigned) {
+      issue('signature', 'required: a minisign signature of the image (minisign -S -s <key> -m <image>), with publicKey; or set allowUnsigned: true to install an unsigned image checked by sha256 only');
+    }
+    if (r.allowUnsigned && !signed && r.sha256 === undefined) issue('sha256', 'required for an unsigned image (allowUnsigned: true): it is then the only check of what is installed');
+  })
   .transform((r) => ({ ...r, format: r.format ?? inferImageFormat(r.url) }));
 
 function inferImageFormat(url: string): 'tar.zst' | 'tar.gz' | 'tar' {
@@ -262,6 +315,7 @@ export type ProfileInput = z.input<typeof profileSchema>;
 export type Profile = z.output<typeof profileSchema>;
 export type PowerConfig = Profile['power'];
 export type ReleaseConfig = Profile['release'];
+export type ImageRelease = Extract<ReleaseConfig, { source: 'image' }>;
 
 /**
  * A parsed profile as profile-file content (what `ab-upgrade lab` writes for the operator):

@@ -54,6 +54,8 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     const handle = await start(lab, 'upgradeHost', { profile: profile(), requestedBy: 'e2e' });
     const waiting = await waitForState(handle, (s) => s.state === 'awaiting-approval', 15 * 60_000);
     expect(waiting.carry?.carried).toContain(CARRIED);
+    // The image was installed after its signature (the lab key) and the host's digest checked out.
+    expect(waiting.install?.image).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), keyId: expect.stringMatching(/^[0-9A-F]+$/) });
     // Edits made while the approval waits must reach the new slot (final sync).
     await onVm(vm, `echo 'setting=edited-while-waiting' > ${CARRIED}`);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'e2e', reason: 'scenario 1+7' }] });

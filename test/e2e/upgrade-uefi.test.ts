@@ -41,10 +41,12 @@ describe('UEFI host laid out by its operator: upgrade and later rollback', () =>
     });
   });
 
-  it('plan: no inhibitor; the local unit and its drop-in will be carried, swap and bind mount kept', async () => {
+  it('plan: no inhibitor, the release signature verified; the local unit and its drop-in will be carried, swap and bind mount kept', async () => {
     const plan = await planHost(lab.profile());
     expect(plan.ok, plan.text).toBe(true);
     expect(plan.text).toMatch(/pre-flight: 0 inhibitors/);
+    // the lab release is signed with the lab key: plan verifies it as the install will
+    expect(plan.text).toMatch(/^ {5}signature: verified with minisign, key [0-9A-F]+ \(trusted comment: ab-upgrade lab release trixie\.tar\.zst, recipe /m);
     expect(plan.text).toContain('/etc/systemd/system/lab-app.service');
     expect(plan.text).toContain('/etc/systemd/system/lab-app.service.d');
     expect(plan.text).toMatch(/mkfs\.ext4 -L sys-green/);

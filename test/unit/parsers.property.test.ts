@@ -164,7 +164,7 @@ const SECTION_KEYS: Record<string, readonly string[]> = {
   auth: ['identityFile', 'agent'],
   slots: ['a', 'b'],
   data: ['device', 'mountPoint'],
-  release: ['source', 'suite', 'mirror', 'components', 'packages', 'url', 'sha256', 'format'],
+  release: ['source', 'suite', 'mirror', 'components', 'packages', 'url', 'sha256', 'format', 'signature', 'publicKey', 'allowUnsigned'],
   carry: ['defaults', 'files', 'exclude'],
   health: ['commands', 'units', 'tcpPorts'],
   timings: ['approvalTimeout', 'comebackDeadline', 'pollInterval', 'healthTimeout'],
@@ -244,7 +244,14 @@ const BASE_PROFILES: Record<string, unknown>[] = [
     hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
     slots: 'auto',
     data: { device: 'LABEL=data', mountPoint: '/data' },
-    release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: 'a'.repeat(64), format: 'tar.zst' },
+    release: {
+      source: 'image',
+      url: 'https://images.example.net/trixie.tar.zst',
+      sha256: 'a'.repeat(64),
+      format: 'tar.zst',
+      signature: 'https://images.example.net/trixie.tar.zst.minisig',
+      publicKey: 'RWQCHNkvplr8ufgOpgOwQk+IJLag+PqVf/daq+h2egGnVjJ1Iad2gIdK',
+    },
     power: { driver: 'redfish', url: 'https://bmc.example.net', user: 'admin', passwordFile: '/etc/bmc.pw', systemId: 'System.Embedded.1', insecureTls: true, allowHttp: false },
   },
   {
@@ -255,6 +262,22 @@ const BASE_PROFILES: Record<string, unknown>[] = [
     data: { device: 'PARTLABEL=data', mountPoint: '/srv' },
     release: { source: 'debootstrap', suite: 'bookworm' },
     power: { driver: 'qmp', socket: '/var/lib/lab/qmp.sock' },
+  },
+  {
+    host: 'vm2',
+    auth: { identityFile: '/root/.ssh/id_ed25519' },
+    hostKey: ED25519,
+    slots: 'auto',
+    data: { device: 'LABEL=data', mountPoint: '/srv' },
+    release: { source: 'image', url: '/srv/images/trixie.tar', sha256: 'b'.repeat(64), allowUnsigned: true },
+  },
+  {
+    host: 'vm3',
+    auth: { identityFile: '/root/.ssh/id_ed25519' },
+    hostKey: ED25519,
+    slots: 'auto',
+    data: { device: 'LABEL=data', mountPoint: '/srv' },
+    release: { source: 'image', url: '/srv/images/trixie.tar.gz', signature: '/srv/images/trixie.tar.gz.minisig', publicKey: '/etc/ab-upgrade/release.pub' },
   },
 ];
 for (const p of BASE_PROFILES) parseProfile(p); // they are valid
@@ -390,8 +413,20 @@ const validProfileInput: fc.Arbitrary<ProfileInput> = fc
         .record({
           source: fc.constant('image' as const),
           url: fc.oneof(webUrl('https?'), nonEmptyHostile.filter((s) => !URL.canParse(s))),
+          sha256: optional(fc.stringMatching(/^[0-9a-f]{64}$/)),
+          format: optional(fc.constantFrom('tar.zst', 'tar.gz', 'tar')),
+          signature: fc.oneof(webUrl('https?'), anyAbsPath),
+          publicKey: fc.oneof(fc.stringMatching(/^RW[QRST][A-Za-z0-9+/]{53}$/), anyAbsPath),
+          allowUnsigned: optional(fc.constant(false)),
+        })
+        .map(compact),
+      fc
+        .record({
+          source: fc.constant('image' as const),
+          url: fc.oneof(webUrl('https?'), nonEmptyHostile.filter((s) => !URL.canParse(s))),
           sha256: fc.stringMatching(/^[0-9a-f]{64}$/),
           format: optional(fc.constantFrom('tar.zst', 'tar.gz', 'tar')),
+          allowUnsigned: fc.constant(true),
         })
         .map(compact),
     ),
@@ -515,6 +550,8 @@ function related(field: string, base: Record<string, unknown>, value: unknown): 
   if (field === 'slots.a' && isPlain(base.slots) && value === base.slots.b) return ['slots.b'];
   if (field === 'data.mountPoint') return ['carry.files'];
   if (field === 'window.start') return ['window.end'];
+  // An image is signed (signature with publicKey) or explicitly allowed unsigned (with a sha256).
+  if (field === 'release.allowUnsigned') return ['release.signature'];
   return [];
 }
 

@@ -4,6 +4,7 @@ import type { HostFacts, PreflightReport } from '../../lib/contract.js';
 import type { LayoutAssessment } from '../../lib/layout.js';
 import { renderPlan } from '../../lib/plan.js';
 import { parseProfile, type Profile } from '../../lib/profile.js';
+import type { ReleaseCheck } from '../../lib/signature.js';
 
 const MiB = 1024 ** 2;
 const UUID_A = '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b';
@@ -116,8 +117,42 @@ describe('renderPlan: ok', () => {
 
   it('describes an image install with format and a short sha256', () => {
     const sha = '0123456789abcdef'.repeat(4);
-    const o = renderPlan(profile({ release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: sha } }), ok(), PRESENT);
-    expect(o.split('\n')).toContain('  2. stream https://images.example.net/trixie.tar.zst (tar.zst, sha256 0123456789ab…) over SSH and unpack onto slot b');
+    const o = renderPlan(profile({ release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: sha, allowUnsigned: true } }), ok(), PRESENT);
+    expect(o.split('\n')).toContain('  2. stream https://images.example.net/trixie.tar.zst (tar.zst, sha256 0123456789ab…) over SSH and unpack onto slot b, the host checking the sha256 of what it received');
+  });
+
+  describe('shows how the release is authenticated, and whether it was', () => {
+    const sha = 'fedcba9876543210'.repeat(4);
+    const signed = profile({
+      release: { source: 'image', url: '/srv/images/trixie.tar.zst', signature: '/srv/images/trixie.tar.zst.minisig', publicKey: '/etc/ab-upgrade/release.pub' },
+    });
+    const step2 = (p: Profile, release?: ReleaseCheck) => {
+      const l = renderPlan(p, ok(), PRESENT, release ? { release } : {}).split('\n');
+      return l.slice(l.findIndex((x) => x.startsWith('  2. ')), l.findIndex((x) => x.startsWith('  3. ')));
+    };
+
+    it('a verified signature: key id, trusted comment (control characters as spaces) and the digest', () => {
+      expect(step2(signed, { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: true, sha256: sha, bytes: 10, trustedComment: 'timestamp:1796197790\tfile:trixie.tar.zst\thashed' })).toEqual([
+        '  2. stream /srv/images/trixie.tar.zst (tar.zst) over SSH and unpack onto slot b, the host checking the sha256 of what it received',
+        `     signature: verified with minisign, key B9FC5AA62FD91C02 (trusted comment: timestamp:1796197790 file:trixie.tar.zst hashed); sha256 ${sha}`,
+      ]);
+    });
+
+    it('a signature that does not verify: NOT VERIFIED and why', () => {
+      expect(step2(signed, { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: false, problem: 'release.signature: /srv/images/trixie.tar.zst.minisig cannot be read (no such file)' })[1]).toBe(
+        '     signature: NOT VERIFIED (key B9FC5AA62FD91C02): release.signature: /srv/images/trixie.tar.zst.minisig cannot be read (no such file)',
+      );
+    });
+
+    it('an image allowed unsigned, and a debootstrap release', () => {
+      const unsigned = profile({ release: { source: 'image', url: '/srv/images/trixie.tar.zst', sha256: sha, allowUnsigned: true } });
+      expect(step2(unsigned, { source: 'image', signed: false, keyId: null, verified: true, sha256: sha, bytes: 10, trustedComment: null })[1]).toBe(
+        `     signature: none (allowUnsigned: true); sha256 ${sha} checked`,
+      );
+      expect(step2(profile(), { source: 'debootstrap' })[1]).toBe(
+        '     authenticity: checked by debootstrap on the host against the Debian archive keyring (--force-check-gpg)',
+      );
+    });
   });
 
   it('lists the carry list with copy for present paths and skip for absent ones', () => {

@@ -99,9 +99,25 @@ describe('preflight: health units', () => {
   });
 
   it('with an image release, a packaged unit is a warning that the image must ship it', () => {
-    const img = preflight(input({ release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: 'a'.repeat(64) } }));
+    const img = preflight(input({ release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: 'a'.repeat(64), allowUnsigned: true } }));
     expect(has(img, 'warning', /^health unit nginx\.service .* needs package nginx-common, which the image must ship — fix: make sure https:\/\/images\.example\.net\/trixie\.tar\.zst includes nginx-common$/)).toBe(true);
     expect(has(img, 'inhibitor', /nginx/)).toBe(false);
+  });
+});
+
+describe('preflight: the release check', () => {
+  const signed = { source: 'image', url: '/srv/images/trixie.tar.zst', signature: '/srv/images/trixie.tar.zst.minisig', publicKey: '/etc/ab-upgrade/release.pub' };
+
+  it('a release that does not verify is an inhibitor naming the cause', () => {
+    const r = preflight(input({ release: signed }, { release: { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: false, problem: 'release image /srv/images/trixie.tar.zst does not match its signature' } }));
+    expect(has(r, 'inhibitor', /^the release image cannot be installed: release image \/srv\/images\/trixie\.tar\.zst does not match its signature — fix: /)).toBe(true);
+  });
+
+  it('a verified signature adds nothing; an image allowed unsigned is a warning', () => {
+    const verified = { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: true, sha256: 'a'.repeat(64), bytes: 1, trustedComment: null } as const;
+    expect(preflight(input({ release: signed }, { release: verified })).findings.filter((f) => /release/.test(f.what))).toEqual([]);
+    const unsigned = preflight(input({ release: { source: 'image', url: '/srv/i.tar', sha256: 'a'.repeat(64), allowUnsigned: true } }, { release: { ...verified, signed: false, keyId: null } }));
+    expect(has(unsigned, 'warning', /^release image is not signed \(allowUnsigned: true\): only its sha256 is checked — fix: sign it/)).toBe(true);
   });
 });
 

@@ -167,12 +167,13 @@ describe('parseProfile: good profiles', () => {
   it('accepts an image release and infers its format from the URL', () => {
     const sha = 'ab'.repeat(32);
     const rel = (url: string, format?: string) =>
-      parseProfile({ ...minimalProfile(), release: { source: 'image', url, sha256: sha, ...(format ? { format } : {}) } }).release;
+      parseProfile({ ...minimalProfile(), release: { source: 'image', url, sha256: sha, allowUnsigned: true, ...(format ? { format } : {}) } }).release;
     expect(rel('https://images.example.net/trixie.tar.zst')).toEqual({
       source: 'image',
       url: 'https://images.example.net/trixie.tar.zst',
       sha256: sha,
       format: 'tar.zst',
+      allowUnsigned: true,
     });
     expect(rel('/srv/images/trixie.tgz')).toMatchObject({ format: 'tar.gz' });
     expect(rel('/srv/images/trixie.tar.gz')).toMatchObject({ format: 'tar.gz' });
@@ -238,8 +239,8 @@ describe('parseProfile: good profiles', () => {
 
 describe('parseProfile: bad profiles name the field', () => {
   const cases: [string, string[], unknown, RegExp][] = [
-    ['a short sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'abc123' }, /^release\.sha256: .*64 lowercase hex/],
-    ['an uppercase sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'AB'.repeat(32) }, /^release\.sha256: /],
+    ['a short sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'abc123', allowUnsigned: true }, /^release\.sha256: .*64 lowercase hex/],
+    ['an uppercase sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'AB'.repeat(32), allowUnsigned: true }, /^release\.sha256: /],
     ['an unknown release source', ['release'], { source: 'ftp', url: 'x' }, /^release\.source: /],
     ['a bad suite', ['release'], { source: 'debootstrap', suite: 'Trixie!' }, /^release\.suite: .*suite name/],
     ['a bad package name', ['release'], { source: 'debootstrap', suite: 'trixie', packages: ['ok', 'Bad Name'] }, /^release\.packages\.1: .*package name/],
@@ -371,6 +372,8 @@ release:
   source: image
   url: https://images.example.net/trixie.tar.zst
   sha256: ${'0123456789abcdef'.repeat(4)}
+  signature: https://images.example.net/trixie.tar.zst.minisig
+  publicKey: /etc/ab-upgrade/release.pub
 timings:
   comebackDeadline: 90s
   pollInterval: 3
@@ -487,7 +490,7 @@ describe('every object in the profile is strict: a typo is an error naming the s
     ['carry.file', { carry: { file: ['/etc/x'] } }, 'carry: unrecognized key "file"'],
     ['auth.identityfile', { auth: { agent: true, identityfile: '/k' } }, 'auth: unrecognized key "identityfile"'],
     ['release.suit', { release: { suit: 'trixie' } }, 'release: unrecognized key "suit"'],
-    ['image release.sha', { release: { source: 'image', url: '/srv/i.tar', sha256: 'ab'.repeat(32), sha: 'x' } }, 'release: unrecognized key "sha"'],
+    ['image release.sha', { release: { source: 'image', url: '/srv/i.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, sha: 'x' } }, 'release: unrecognized key "sha"'],
     ['data.mountpoint', { data: { mountpoint: '/srv' } }, 'data: unrecognized key "mountpoint"'],
     ['slots.c', { slots: { a: '/dev/vda1', b: '/dev/vda2', c: '/dev/vda3' } }, 'slots: unrecognized key "c"'],
     ['health.commands.0.timout', { health: { commands: [{ run: 'true', timout: '5s' }] } }, 'health.commands.0: unrecognized key "timout"'],
@@ -533,7 +536,7 @@ describe('URLs carry no credentials; Redfish is https unless allowHttp', () => {
   const SECRET = 'hunter2-url-secret';
   it.each([
     ['release.mirror', { release: { mirror: `http://apt:${SECRET}@deb.example.net/debian` } }, /^release\.mirror: must not contain a user name or password .*auth\.conf/],
-    ['release.url', { release: { source: 'image', url: `https://img:${SECRET}@images.example.net/t.tar.zst`, sha256: 'ab'.repeat(32) } }, /^release\.url: must not contain a user name or password .*give its path/],
+    ['release.url', { release: { source: 'image', url: `https://img:${SECRET}@images.example.net/t.tar.zst`, sha256: 'ab'.repeat(32), allowUnsigned: true } }, /^release\.url: must not contain a user name or password .*give its path/],
     ['power.url', { power: { driver: 'redfish', url: `https://root:${SECRET}@bmc.example.net`, user: 'root', passwordFile: '/etc/pw' } }, /^power\.url: must not contain a user name or password .*passwordFile/],
     ['power.url (user only)', { power: { driver: 'redfish', url: 'https://root@bmc.example.net', user: 'root', passwordFile: '/etc/pw' } }, /^power\.url: must not contain a user name or password/],
   ])('%s with user:password@ is refused, without echoing the password', (_label, patch, message) => {

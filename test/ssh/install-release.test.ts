@@ -1,0 +1,220 @@
+// installRelease of an image end to end: the controller verifies the minisign signature with the
+// real minisign binary before anything runs on the host, streams the image over a real sshd onto
+// a real ext4 spare (a loop device, mounted where the runbook mounts it), and the host checks the
+// sha256 of what it received before the install is marked complete.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities, toFailure } from '../../activities/index.js';
+import { verifiedStream, verifyImage, ReleaseChangedError } from '../../activities/release-image.js';
+import { HostDigestMismatchError, installRelease, receiveImage } from '../../activities/release.js';
+import { SPARE_MNT } from '../../activities/host-io.js';
+import { SshHost } from '../../activities/ssh.js';
+import { FailureTypes, type HostFacts } from '../../lib/contract.js';
+import type { ImageRelease, Profile } from '../../lib/profile.js';
+import { buildRelease, KERNEL_VERSION, makeKey, PRETTY_NAME, sha256Of, sign, type TestKey } from '../helpers/release-fixture.js';
+import { sshdProfile, sshdSession, startSshd, type Sshd } from '../helpers/sshd.js';
+
+const T = 120_000;
+const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+const MARKER = join(SPARE_MNT, '.ab-upgrade-release');
+
+describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over a real sshd', () => {
+  const session = sshdSession('ab-install-');
+  let loop: string;
+  let key: TestKey;
+  let other: TestKey;
+  let zst: string;
+  let tar: string;
+  let facts: HostFacts;
+  let corrupting: Sshd;
+
+  beforeAll(() => {
+    const img = join(session.tmp, 'spare.img');
+    run('truncate', '-s', '96M', img);
+    loop = run('losetup', '-f', '--show', img);
+    run('mkfs.ext4', '-q', '-F', '-L', 'ab-slot-b', loop);
+    facts = { bootMode: 'bios', spare: { name: 'b', device: loop, partuuid: null, uuid: null, label: 'ab-slot-b', fstype: 'ext4', sizeBytes: 96 << 20, usedBytes: null } } as HostFacts;
+    key = makeKey(session.tmp, 'release');
+    other = makeKey(session.tmp, 'other');
+    zst = buildRelease(session.tmp, 'trixie', 'tar.zst');
+    tar = buildRelease(session.tmp, 'trixie-plain', 'tar');
+    sign(key, zst);
+    sign(key, tar);
+  }, 60_000);
+
+  beforeAll(async () => {
+    // A fault between controller and host: this sshd runs every command through a wrapper that,
+    // for the receiving script only (the one that runs `tee -p`), changes one byte of its stdin
+    // at offset 200000, inside the payload file's data: tar unpacks it without complaint.
+    const flip = join(session.tmp, 'flip.cjs');
+    writeFileSync(
+      flip,
+      `let at = 0; const AT = 200000;
+process.stdin.on('data', (c) => { if (at <= AT && AT < at + c.length) c[AT - at] ^= 0xff; at += c.length;
+  if (!process.stdout.write(c)) { process.stdin.pause(); process.stdout.once('drain', () => process.stdin.resume()); } });
+process.stdin.on('end', () => process.stdout.end());\n`,
+    );
+    const wrapper = join(session.tmp, 'corrupt-stream.sh');
+    writeFileSync(wrapper, `#!/bin/sh\ncase $SSH_ORIGINAL_COMMAND in\n  *'tee -p'*) ${process.execPath} ${flip} | sh -c "$SSH_ORIGINAL_COMMAND" ;;\n  *) exec sh -c "$SSH_ORIGINAL_COMMAND" ;;\nesac\n`);
+    chmodSync(wrapper, 0o755);
+    corrupting = await startSshd({ identityFile: session.sshd.identityFile, extraConfig: [`ForceCommand ${wrapper}`] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await corrupting?.stop();
+    try {
+      if (run('sh', '-c', 'findmnt -n -o SOURCE --mountpoint "$1" || true', 'sh', SPARE_MNT) === loop) run('umount', SPARE_MNT);
+    } finally {
+      if (loop) run('losetup', '-d', loop);
+    }
+  }, 60_000);
+
+  // Each install starts from a spare without the marker, so it streams (EMPTY_SPARE empties it).
+  beforeEach(() => {
+    if (existsSync(MARKER)) run('rm', '-f', MARKER);
+  });
+
+  const profile = (release: Record<string, unknown>, sshd: Sshd = session.sshd): Profile => sshdProfile(sshd, { release: { source: 'image', url: zst, ...release } });
+  const signedBy = (k: TestKey, over: Record<string, unknown> = {}) => profile({ signature: `${zst}.minisig`, publicKey: k.pub, ...over });
+
+  /** The session's connection, counting every command it runs on the host. */
+  function counted(): { h: SshHost; commands: () => number } {
+    let n = 0;
+    const h = new Proxy(session.h, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          if (prop === 'script' || prop === 'exec' || prop === 'upload') n++;
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { h, commands: () => n };
+  }
+
+  /** A copy of the image and its signature that a test may change. */
+  function copy(name: string): string {
+    const f = join(session.tmp, name);
+    copyFileSync(zst, f);
+    copyFileSync(`${zst}.minisig`, `${f}.minisig`);
+    return f;
+  }
+
+  /** installRelease refused before anything ran on the host: returns the error. */
+  async function refusedBeforeTheHost(p: Profile): Promise<Error> {
+    const { h, commands } = counted();
+    const e = await installRelease(h, p, facts).then(() => null, (x: Error) => x);
+    expect(e, 'installRelease should have failed').not.toBeNull();
+    expect(commands()).toBe(0);
+    return e!;
+  }
+
+  const payloadOnSpare = () => readFileSync(join(SPARE_MNT, 'usr/share/ab-payload'));
+  const payloadBuilt = (name: string) => readFileSync(join(session.tmp, `${name}-tree`, 'usr/share/ab-payload'));
+
+  it('good signature: verified, streamed, checked on the host, marked installed', { timeout: T }, async () => {
+    const r = await installRelease(session.h, signedBy(key), facts);
+    const sha = sha256Of(zst);
+    expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: readFileSync(zst).length, image: { sha256: sha, keyId: key.keyId } });
+    expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
+    expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
+  });
+
+  it('bad signature (its signature line altered): refused before anything runs on the host', { timeout: T }, async () => {
+    const f = copy('badsig.tar.zst');
+    const lines = readFileSync(`${f}.minisig`, 'utf8').split('\n');
+    lines[1] = lines[1]!.slice(0, 30) + (lines[1]![30] === 'A' ? 'B' : 'A') + lines[1]!.slice(31);
+    writeFileSync(`${f}.minisig`, lines.join('\n'));
+    const e = await refusedBeforeTheHost(profile({ url: f, signature: `${f}.minisig`, publicKey: key.pub }));
+    expect(e.message).toBe(`release image ${f} does not match its signature ${f}.minisig by key ${key.keyId}: minisign: Signature verification failed`);
+  });
+
+  it('wrong key: refused before anything runs on the host, naming both keys', { timeout: T }, async () => {
+    const e = await refusedBeforeTheHost(signedBy(other));
+    expect(e.message).toBe(`release.signature: ${zst}.minisig was made with key ${key.keyId}, but release.publicKey is key ${other.keyId} (wrong key, or the image was signed by someone else)`);
+  });
+
+  it('truncated artifact: refused before anything runs on the host', { timeout: T }, async () => {
+    const f = copy('truncated.tar.zst');
+    truncateSync(f, readFileSync(f).length - 4096);
+    const e = await refusedBeforeTheHost(profile({ url: f, signature: `${f}.minisig`, publicKey: key.pub }));
+    expect(e.message).toMatch(new RegExp(`^release image ${f} does not match its signature .*: minisign: Signature verification failed$`));
+  });
+
+  it('artifact tampered after signing: refused before anything runs on the host', { timeout: T }, async () => {
+    const f = copy('tampered.tar.zst');
+    const bytes = readFileSync(f);
+    bytes[bytes.length >> 1]! ^= 0x01;
+    writeFileSync(f, bytes);
+    const e = await refusedBeforeTheHost(profile({ url: f, signature: `${f}.minisig`, publicKey: key.pub }));
+    expect(e.message).toMatch(new RegExp(`^release image ${f} does not match its signature .*: minisign: Signature verification failed$`));
+  });
+
+  it('signature file missing: refused before anything runs on the host, naming release.signature', { timeout: T }, async () => {
+    const missing = join(session.tmp, 'missing.minisig');
+    const e = await refusedBeforeTheHost(signedBy(key, { signature: missing }));
+    expect(e.message).toBe(`release.signature: ${missing} cannot be read (no such file)`);
+  });
+
+  it('unsigned refused: the activity fails with InvalidInput naming release.signature, before connecting', { timeout: T }, async () => {
+    const unsigned = { ...profile({ sha256: sha256Of(zst), allowUnsigned: true }), release: { source: 'image', url: zst, format: 'tar.zst', sha256: sha256Of(zst) } };
+    const sessionsBefore = session.sshd.logs().split('Accepted publickey').length;
+    const e = await createActivities().installRelease(unsigned as unknown as Profile, facts).then(() => null, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ApplicationFailure);
+    expect((e as ApplicationFailure).type).toBe(FailureTypes.InvalidInput);
+    expect((e as ApplicationFailure).message).toMatch(/release\.signature: required: a minisign signature of the image .* or set allowUnsigned: true/);
+    expect(session.sshd.logs().split('Accepted publickey').length).toBe(sessionsBefore);
+  });
+
+  it('a signature failure reaches the workflow as a non-retryable ReleaseUnverified failure', { timeout: T }, async () => {
+    const e = toFailure(await installRelease(session.h, signedBy(other), facts).then(() => null, (x: unknown) => x));
+    expect(e).toBeInstanceOf(ApplicationFailure);
+    expect((e as ApplicationFailure).type).toBe(FailureTypes.ReleaseUnverified);
+    expect((e as ApplicationFailure).nonRetryable).toBe(true);
+    expect((e as ApplicationFailure).message).toMatch(/was made with key .* but release\.publicKey is key /);
+  });
+
+  it('unsigned allowed explicitly: checked by its sha256 only, installed, no key recorded', { timeout: T }, async () => {
+    const sha = sha256Of(tar);
+    const r = await installRelease(session.h, profile({ url: tar, sha256: sha, allowUnsigned: true }), facts);
+    expect(r).toMatchObject({ kernel: KERNEL_VERSION, image: { sha256: sha, keyId: null } });
+    expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
+  });
+
+  it('host-side digest mismatch: a byte changed between controller and host fails the install, unmarked; a retry installs it', { timeout: T }, async () => {
+    const sha = sha256Of(tar);
+    const p = profile({ url: tar, signature: `${tar}.minisig`, publicKey: key.pub }, corrupting);
+    const h = await SshHost.connect(corrupting.target());
+    try {
+      const e = await installRelease(h, p, facts).then(() => null, (x: Error) => x);
+      expect(e).toBeInstanceOf(HostDigestMismatchError);
+      expect(e!.message).toMatch(new RegExp(`^the host received the release image with sha256 (?!${sha})[0-9a-f]{64}, but the verified image has sha256 ${sha}: it was altered between the controller and the host; nothing was marked installed`));
+    } finally {
+      h.close();
+    }
+    // tar took the changed bytes without complaint: only the digest caught them
+    expect(payloadOnSpare().equals(payloadBuilt('trixie-plain'))).toBe(false);
+    expect(existsSync(MARKER)).toBe(false);
+    // the retry (through an unaltered link) empties the spare and installs the verified bytes
+    await installRelease(session.h, profile({ url: tar, signature: `${tar}.minisig`, publicKey: key.pub }), facts);
+    expect(payloadOnSpare().equals(payloadBuilt('trixie-plain'))).toBe(true);
+    expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
+  });
+
+  it('the image changed on the controller after verification: the stream fails, the host never completes it', { timeout: T }, async () => {
+    const f = copy('swapped.tar.zst');
+    const v = await verifyImage(profile({ url: f, signature: `${f}.minisig`, publicKey: key.pub }).release as ImageRelease);
+    const bytes = readFileSync(f);
+    bytes[bytes.length - 10]! ^= 0xff;
+    writeFileSync(f, bytes);
+    const root = join(session.tmp, 'swapped-root');
+    mkdirSync(root);
+    const e = await receiveImage(session.h, verifiedStream(v), 'tar.zst', v.sha256, root, join(session.tmp, 'swapped.lock')).then(() => null, (x: Error) => x);
+    expect(e).toBeInstanceOf(ReleaseChangedError);
+    expect(e!.message).toMatch(new RegExp(`^release image ${f} changed after it was verified: the bytes read for the host have sha256 [0-9a-f]{64}, the verified ones ${v.sha256}`));
+  });
+});
