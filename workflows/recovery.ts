@@ -1,5 +1,6 @@
-// Bringing a host back onto a slot GRUB defaults to, after a reboot went wrong, and the
-// automatic rollback that ends a run that way.
+// Bringing a host back onto the slot GRUB defaults to, once a reboot was issued and the run
+// cannot go on (the new boot failed, or the run was cancelled), and the automatic rollback that
+// ends a run that way.
 //
 // The loop: the host answers → reboot it there over SSH; it does not → reset it through the
 // power driver (the one-time boot is spent, so a reset lands on GRUB's default); still not back
