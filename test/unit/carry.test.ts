@@ -3,7 +3,7 @@ import { carryConfig, COPY, ENABLE_SERVICES } from '../../activities/carry.js';
 import type { SshHost } from '../../activities/ssh.js';
 import { carryList, changedFiles, DEBIAN_CARRY_DEFAULTS, localUnitCarry, parseLocalUnitListing, REGENERATED } from '../../lib/carry.js';
 import type { HostFacts } from '../../lib/contract.js';
-import { parseProfile } from '../../lib/profile.js';
+import { minimalProfile, labFacts } from '../helpers/unit-fixtures.js';
 
 const carry = (c: Partial<{ defaults: boolean; files: string[]; exclude: string[] }> = {}) =>
   carryList({ carry: { defaults: true, files: [], exclude: [], ...c } });
@@ -176,21 +176,8 @@ describe('changedFiles', () => {
 });
 
 describe('carryConfig on a scripted host', () => {
-  const facts = {
-    active: { name: 'a', device: '/dev/vda1', partuuid: '6f4c9d2e-01', uuid: '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b', label: 'ab-slot-a', fstype: 'ext4', sizeBytes: 1, usedBytes: 1 },
-    spare: { name: 'b', device: '/dev/vda2', partuuid: '6f4c9d2e-02', uuid: '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a', label: 'ab-slot-b', fstype: 'ext4', sizeBytes: 1, usedBytes: null },
-    data: { device: '/dev/vda3', uuid: '3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10', fstype: 'ext4', mountPoint: '/srv/data' },
-  } as unknown as HostFacts;
-  const profile = (defaults: boolean) =>
-    parseProfile({
-      host: 'web-1',
-      auth: { agent: true },
-      hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
-      slots: 'auto',
-      data: { device: 'LABEL=data', mountPoint: '/srv/data' },
-      release: { source: 'debootstrap', suite: 'trixie' },
-      carry: { defaults },
-    });
+  const facts = labFacts();
+  const profile = (defaults: boolean) => minimalProfile({ carry: { defaults } });
 
   const OLD_FSTAB = [
     '/dev/vda1 / ext4 errors=remount-ro 0 1',

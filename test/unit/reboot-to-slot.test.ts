@@ -5,23 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { rebootToSlot } from '../../activities/boot.js';
 import type { SshHost } from '../../activities/ssh.js';
-import type { HostFacts } from '../../lib/contract.js';
-import { parseProfile } from '../../lib/profile.js';
+import { labFacts, minimalProfile } from '../helpers/unit-fixtures.js';
 
-const facts = {
-  active: { name: 'a', device: '/dev/vda1', partuuid: '6f4c9d2e-01', uuid: '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b', label: 'ab-slot-a', fstype: 'ext4', sizeBytes: 1, usedBytes: 1 },
-  spare: { name: 'b', device: '/dev/vda2', partuuid: '6f4c9d2e-02', uuid: '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a', label: 'ab-slot-b', fstype: 'ext4', sizeBytes: 1, usedBytes: 1 },
+const facts = labFacts({
   bootOwner: 'a',
   cmdline: 'BOOT_IMAGE=/boot/vmlinuz-6.1.0-57-cloud-amd64 root=UUID=5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b ro ab.slot=a',
-} as unknown as HostFacts;
-const profile = parseProfile({
-  host: 'web-1',
-  auth: { agent: true },
-  hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
-  slots: 'auto',
-  data: { device: 'LABEL=data', mountPoint: '/srv/data' },
-  release: { source: 'debootstrap', suite: 'trixie' },
 });
+const profile = minimalProfile();
 
 /** A host running slot b whose mounts follow the kernel's rule; records every mount and upload. */
 function hostRunning(runningDevice: string) {
