@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { carryConfig, COPY, ENABLE_SERVICES } from '../../activities/carry.js';
 import type { SshHost } from '../../activities/ssh.js';
 import { carryList, changedFiles, DEBIAN_CARRY_DEFAULTS, localUnitCarry, parseLocalUnitListing, REGENERATED } from '../../lib/carry.js';
-import type { HostFacts } from '../../lib/contract.js';
 import { minimalProfile, labFacts } from '../helpers/unit-fixtures.js';
 
 const carry = (c: Partial<{ defaults: boolean; files: string[]; exclude: string[] }> = {}) =>
