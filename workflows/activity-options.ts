@@ -14,11 +14,14 @@ import { UPGRADE_FAILED } from '../lib/workflow-api.js';
  */
 const NON_RETRYABLE: string[] = [...Object.values(FailureTypes).filter((t) => t !== FailureTypes.CommandFailed), UPGRADE_FAILED];
 
+/** How the server names an attempt's start-to-close timeout in nonRetryableErrorTypes. */
+const START_TO_CLOSE_TIMEOUT = 'TemporalTimeout:StartToClose';
+
 export function activitiesFor(profile: Profile) {
   const t = profile.timings;
   const with_ = (o: ActivityOptions): ActivityOptions => ({
     ...o,
-    retry: { ...o.retry, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { ...o.retry, nonRetryableErrorTypes: [...NON_RETRYABLE, ...(o.retry?.nonRetryableErrorTypes ?? [])] },
   });
   const few = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
   return {
@@ -58,9 +61,15 @@ export function activitiesFor(profile: Profile) {
     probe: proxyActivities<HostActivities>(
       with_({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 2 } }),
     ),
-    /** Hard reset through the power driver: one retry (a failed IPMI call usually did nothing). */
+    /**
+     * Hard reset through the power driver: one retry (a failed IPMI call usually did nothing), but
+     * none after a timed-out attempt, which may have reset the host (its worker died after the
+     * reset, or the call hung after the BMC acted): a second reset would hit a host that is
+     * booting or back. The recovery loop then probes the host and acts again only if it is not
+     * back on its slot.
+     */
     power: proxyActivities<HostActivities>(
-      with_({ startToCloseTimeout: '2m', retry: { initialInterval: '2s', maximumAttempts: 2 } }),
+      with_({ startToCloseTimeout: '2m', retry: { initialInterval: '2s', maximumAttempts: 2, nonRetryableErrorTypes: [START_TO_CLOSE_TIMEOUT] } }),
     ),
     /** Best effort. */
     measure: proxyActivities<HostActivities>(

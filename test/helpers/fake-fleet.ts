@@ -3,7 +3,7 @@
 // profile first).
 import type { HostActivities } from '../../lib/contract.js';
 import type { Profile, ProfileInput } from '../../lib/profile.js';
-import { FakeHost, type FakeHostScript } from './fake-host.js';
+import { FakeHost, routeByProfile, type FakeHostScript } from './fake-host.js';
 import { fakeProfile } from './workflow-env.js';
 
 export class FakeFleet {
@@ -36,17 +36,7 @@ export class FakeFleet {
   }
 
   activities(): HostActivities {
-    const names = Object.keys(new FakeHost().activities()) as (keyof HostActivities)[];
-    return Object.fromEntries(
-      names.map((name) => [
-        name,
-        (profile: Profile, ...rest: unknown[]) => {
-          const acts = this.acts.get(profile.name);
-          if (!acts) throw new Error(`no fake host named ${profile.name}`);
-          return (acts[name] as (...a: unknown[]) => Promise<unknown>)(profile, ...rest);
-        },
-      ]),
-    ) as unknown as HostActivities;
+    return routeByProfile((name) => this.acts.get(name));
   }
 
   dispose(): void {

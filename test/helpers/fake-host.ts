@@ -4,7 +4,8 @@
 // a boot id that changes on every boot, and an up/down state: a reboot takes `bootDelayMs`,
 // then the host answers on the slot GRUB (or kexec) chose. Each test scripts failures:
 // installs that throw, boots into a slot that hang until a hard reset, health that fails on a
-// slot, a trial boot that does not take. Every activity call is recorded in `calls`.
+// slot, a trial boot that does not take. Every activity call is recorded in `calls`, and every
+// change the activities (and boots) made to the host in `effects`.
 //
 // The activities run in the test process (inside the Worker), so the state is shared by all
 // workers of a test: a second worker that takes over sees the same host.
@@ -45,7 +46,22 @@ export interface FakeHostScript {
   trialBootFallsBack?: boolean;
   /** measureHostDowntime throws. */
   measureFails?: boolean;
+  /**
+   * Calls of this activity block for good, either before its side effect (right after the call
+   * is logged) or after it (the host changed, the result is never returned); `hangingIn` names
+   * the point while a call blocks. Nothing releases such a call: it is meant for a worker process
+   * that is then killed (see ./fake-worker-process.ts).
+   */
+  hang?: HangPoint;
 }
+
+export interface HangPoint {
+  activity: keyof HostActivities;
+  when: 'before' | 'after';
+}
+
+/** The `hangingIn` marker of a hang point. */
+export const hangMarker = (h: HangPoint): string => `${h.activity}:${h.when}`;
 
 export interface Call {
   name: keyof HostActivities;
@@ -67,8 +83,20 @@ export class FakeHost {
   hung = false;
   bootId: string;
   entry: BootEntry | undefined;
-  private bootSeq = 1;
+  /** Boots so far, counting the first (`boot-<bootSeq>` is the current boot id). */
+  bootSeq = 1;
+  /** What the activities and boots changed on the host, in order ("mkfs b", "trial boot → b", "up on b"). */
+  readonly effects: string[] = [];
+  /** Slots whose install is complete (installRelease's marker, written last; mkfs removes it). */
+  installMarker: Record<SlotName, boolean> = { a: false, b: false };
+  /** A boot in progress: into which slot, and when (epoch ms) the host answers. */
+  pendingBoot: { slot: SlotName; at: number } | null = null;
+  /** Set while a call blocks at the script's `hang` point (see hangMarker). */
+  hangingIn: string | null = null;
+  /** Called when a boot ends or a call blocks at the hang point (changes outside the calls' own steps). */
+  onChange?: () => void;
   private generation = 0;
+  private readonly lastBeat = new WeakMap<Context, unknown>();
   private readonly bootTimers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -92,7 +120,14 @@ export class FakeHost {
 
   /** The operator resets the box by hand: it boots GRUB's choice at once. */
   operatorReset(): void {
-    this.reboot(this.grubNext(), 0);
+    this.reboot('operator reset', this.grubNext(), 0);
+  }
+
+  /** Continues a boot that was in progress (in another process) until `at`. */
+  resumeBoot(boot: { slot: SlotName; at: number }): void {
+    this.up = false;
+    this.hung = false;
+    this.scheduleBoot(boot.slot, Math.max(0, boot.at - Date.now()));
   }
 
   /** Stop pending boots (test cleanup). */
@@ -109,14 +144,23 @@ export class FakeHost {
     return s;
   }
 
-  private reboot(slot: SlotName, delayMs = this.script.bootDelayMs ?? 300): void {
-    const gen = ++this.generation;
+  private reboot(cause: string, slot: SlotName, delayMs = this.script.bootDelayMs ?? 300): void {
+    this.effects.push(`${cause} → ${slot}`);
     this.up = false;
     this.hung = false;
     if (this.script.hangOnBootInto?.includes(slot)) {
+      ++this.generation;
+      this.pendingBoot = null;
       this.hung = true;
+      this.effects.push(`hangs booting ${slot}`);
       return;
     }
+    this.scheduleBoot(slot, delayMs);
+  }
+
+  private scheduleBoot(slot: SlotName, delayMs: number): void {
+    const gen = ++this.generation;
+    this.pendingBoot = { slot, at: Date.now() + delayMs };
     const t = setTimeout(() => {
       this.bootTimers.delete(t);
       if (gen !== this.generation) return;
@@ -124,8 +168,33 @@ export class FakeHost {
       this.bootId = `boot-${this.bootSeq}`;
       this.running = slot;
       this.up = true;
+      this.pendingBoot = null;
+      this.effects.push(`up on ${slot}`);
+      this.onChange?.();
     }, delayMs);
     this.bootTimers.add(t);
+  }
+
+  private hangsAt(name: keyof HostActivities, when: HangPoint['when']): boolean {
+    return this.script.hang?.activity === name && this.script.hang.when === when;
+  }
+
+  /** Heartbeats with `details`, remembered so a blocked call can repeat them. */
+  private beat(ctx: Context, details: unknown): void {
+    this.lastBeat.set(ctx, details);
+    ctx.heartbeat(details);
+  }
+
+  /**
+   * Blocks for good at the script's hang point. The call keeps heartbeating (its last details) as
+   * a live worker would, so only its worker's death, not a heartbeat timeout, ends it.
+   */
+  private async hang(): Promise<never> {
+    const ctx = Context.current();
+    this.hangingIn = hangMarker(this.script.hang!);
+    this.onChange?.();
+    setInterval(() => ctx.heartbeat(this.lastBeat.has(ctx) ? this.lastBeat.get(ctx) : ctx.info.heartbeatDetails), 1_000).unref();
+    return new Promise<never>(() => undefined);
   }
 
   private needUp(): void {
@@ -176,7 +245,9 @@ export class FakeHost {
         const first = this.calls.filter((c) => c.name === name).length === 1;
         const failure = this.script.fail?.[name] ?? (first ? this.script.failFirst?.[name] : undefined);
         if (failure) throw ApplicationFailure.nonRetryable(failure, FailureTypes.CommandFailed);
+        if (this.hangsAt(name, 'before')) await this.hang();
         const result = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        if (this.hangsAt(name, 'after')) await this.hang();
         const after = this.script.failAfter?.[name];
         if (after) throw ApplicationFailure.nonRetryable(after, FailureTypes.CommandFailed);
         return result;
@@ -196,36 +267,46 @@ export class FakeHost {
         this.needUp();
         return this.facts();
       }),
-      prepareSpare: rec('prepareSpare', async () => {
+      prepareSpare: rec('prepareSpare', async (_p, facts) => {
         this.needUp();
+        this.installMarker[facts.spare.name] = false;
+        this.effects.push(`mkfs ${facts.spare.name}`);
       }),
-      installRelease: rec('installRelease', async (): Promise<InstallResult> => {
+      installRelease: rec('installRelease', async (_p, facts): Promise<InstallResult> => {
         this.needUp();
         const ctx = Context.current();
         const total = this.script.installDelayMs ?? 0;
+        const result = { prettyName: 'Debian GNU/Linux 13 (trixie)', kernel: '6.12.0-fake', bytes: 1_000_000, durationMs: total };
+        if (this.installMarker[facts.spare.name]) return result; // complete already: nothing is written again
         let done = (ctx.info.heartbeatDetails as { doneMs?: number } | undefined)?.doneMs ?? 0;
         this.installResumedFrom.push(done);
         while (done < total) {
           await ctx.sleep(100);
           done += 100;
-          ctx.heartbeat({ doneMs: done });
+          this.beat(ctx, { doneMs: done });
         }
-        return { prettyName: 'Debian GNU/Linux 13 (trixie)', kernel: '6.12.0-fake', bytes: 1_000_000, durationMs: total };
+        this.installMarker[facts.spare.name] = true;
+        this.effects.push(`install ${facts.spare.name}`);
+        return result;
       }),
-      carryConfig: rec('carryConfig', async () => {
+      carryConfig: rec('carryConfig', async (_p, facts) => {
         this.needUp();
+        this.effects.push(`carry ${facts.active.name}→${facts.spare.name}`);
         return carry;
       }),
-      carryBack: rec('carryBack', async () => {
+      carryBack: rec('carryBack', async (_p, facts) => {
         this.needUp();
+        this.effects.push(`carry back ${facts.active.name}→${facts.spare.name}`);
         return carry;
       }),
-      finalSync: rec('finalSync', async () => {
+      finalSync: rec('finalSync', async (_p, facts) => {
         this.needUp();
+        this.effects.push(`final sync ${facts.active.name}→${facts.spare.name}`);
         return carry;
       }),
       addBootEntry: rec('addBootEntry', async (_p, facts): Promise<BootEntry> => {
         this.needUp();
+        this.effects.push(`boot entry ${facts.spare.name}`);
         this.entry = {
           entryId: `ab-${facts.spare.name}`,
           targetSlot: facts.spare.name,
@@ -243,17 +324,18 @@ export class FakeHost {
         this.needUp();
         this.entry = undefined;
         this.nextOnce = null;
+        this.effects.push('boot entry removed');
       }),
       trialBoot: rec('trialBoot', async (profile: Profile, facts, entry): Promise<TrialBootResult> => {
         this.needUp();
         const bootIdBefore = this.bootId;
         const issuedAt = Date.now();
         if (profile.reboot === 'kexec') {
-          this.reboot(entry.targetSlot);
+          this.reboot('trial kexec', entry.targetSlot);
           return { mode: 'kexec', issuedAt, bootIdBefore };
         }
         if (!this.script.trialBootFallsBack) this.nextOnce = facts.spare.name;
-        this.reboot(this.grubNext());
+        this.reboot('trial boot', this.grubNext());
         return { mode: 'firmware', issuedAt, bootIdBefore };
       }),
       awaitComeback: rec('awaitComeback', async (_p, bootIdBefore, pollIntervalMs): Promise<ComebackResult> => {
@@ -262,7 +344,7 @@ export class FakeHost {
           if (this.up && this.bootId !== bootIdBefore) {
             return { bootId: this.bootId, slot: this.running, rootDevice: DEVICES[this.running], answeredAt: Date.now(), probes };
           }
-          ctx.heartbeat({ probes });
+          this.beat(ctx, { probes });
           await ctx.sleep(pollIntervalMs); // throws CancelledFailure once the workflow's timer won
         }
       }),
@@ -281,6 +363,7 @@ export class FakeHost {
           throw ApplicationFailure.nonRetryable(`refusing to commit slot ${slot}: the host runs slot ${this.running}`, FailureTypes.UnsafeLayout);
         }
         this.defaultSlot = slot;
+        this.effects.push(`commit ${slot}`);
       }),
       probeHost: rec('probeHost', async (): Promise<ProbeResult> =>
         this.up
@@ -292,14 +375,14 @@ export class FakeHost {
         const bootIdBefore = this.bootId;
         if (oneTime) this.nextOnce = slot;
         else this.defaultSlot = slot;
-        this.reboot(this.grubNext());
+        this.reboot(oneTime ? 'one-time reboot' : 'reboot', this.grubNext());
         return { mode: 'firmware', issuedAt: Date.now(), bootIdBefore };
       }),
       powerReset: rec('powerReset', async (profile: Profile) => {
         if (profile.power.driver === 'none') {
           throw ApplicationFailure.nonRetryable('no power driver configured for this host', FailureTypes.NoPowerDriver);
         }
-        this.reboot(this.grubNext());
+        this.reboot('power reset', this.grubNext());
       }),
       measureHostDowntime: rec('measureHostDowntime', async (): Promise<HostDowntime> => {
         this.needUp();
@@ -308,4 +391,22 @@ export class FakeHost {
       }),
     };
   }
+}
+
+/**
+ * Activities that pass each call on to the host the call's profile names (every activity takes
+ * the profile first): several fake hosts behind one worker.
+ */
+export function routeByProfile(hostActivities: (name: string) => HostActivities | undefined): HostActivities {
+  const names = Object.keys(new FakeHost().activities()) as (keyof HostActivities)[];
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      (profile: Profile, ...rest: unknown[]) => {
+        const acts = hostActivities(profile.name);
+        if (!acts) throw new Error(`no fake host named ${profile.name}`);
+        return (acts[name] as (...a: unknown[]) => Promise<unknown>)(profile, ...rest);
+      },
+    ]),
+  ) as unknown as HostActivities;
 }

@@ -1,23 +1,27 @@
 // A fake-host worker that can live in its own process and be killed with SIGKILL.
 //
 // The in-memory FakeHost (./fake-host.ts) dies with its process, so this wraps it in a
-// PersistentFakeHost that mirrors its state (slot, GRUB default/next, boot id, boot entry, the
-// call log, install resume points) into a JSON file after every change, atomically (write + rename,
-// so a SIGKILL never leaves half a file). A worker started later — in another process or in the
-// test process — restores the host from that file and carries on with the same simulated machine.
-// Each logged call also records which worker made it and the activity attempt, so a test can
-// check from the file alone that every side effect happened exactly once.
+// PersistentFakeHost that mirrors its state (slot, GRUB default/next, boot id, boot entry, install
+// marker, a boot in progress, the call and effect logs, install resume points, the hang marker)
+// into a JSON file after every change, atomically (write + rename, so a SIGKILL never leaves half
+// a file). A worker started later — in another process or in the test process — restores the host
+// from that file and carries on with the same simulated machine: a boot that was in progress ends
+// when it would have. Each logged call also records which worker made it and the activity
+// attempt, so a test can check from the file alone which side effects happened, and how often.
 //
-// Limitation: the host must be up (or hung) when a worker dies. A reboot in flight lives in a
-// FakeHost timer that is not persisted; restoring such a state is refused.
+// A worker process can be made to block inside an activity, before or after its side effect
+// (FakeHostScript.hang); the file's `hangingIn` says when it does, so a test can kill it there.
+//
+// One worker can serve several such hosts (PersistentFakeFleet, each with its own state file):
+// every activity call goes to the host named by its profile.
 //
 // As a script (the child-process worker):
 //   node bin/run-ts.js test/helpers/fake-worker-process.ts
 //   env: FAKE_WORKER_ADDRESS      Temporal frontend (host:port)
 //        FAKE_WORKER_TASK_QUEUE   task queue
-//        FAKE_WORKER_STATE        the JSON state file (created if missing)
-//        FAKE_WORKER_IDENTITY     worker identity (also written into the call log)
-//        FAKE_WORKER_SCRIPT       FakeHostScript as JSON (optional)
+//        FAKE_WORKER_HOSTS        the hosts as JSON: [{ name (the profile's), stateFile (created if
+//                                 missing), script? (FakeHostScript) }, ...]
+//        FAKE_WORKER_IDENTITY     worker identity (also written into the call logs)
 //        FAKE_WORKER_BUNDLE       path of a prebuilt workflow bundle (optional; else bundles workflows/)
 // Prints "READY" on stdout once the worker is created, then runs until killed (SIGINT/SIGTERM:
 // graceful shutdown).
@@ -29,7 +33,7 @@ import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, type Worker, type WorkerOptions } from '@temporalio/worker';
 import type { BootEntry, HostActivities, SlotName } from '../../lib/contract.js';
 import { createWorker } from '../../worker/worker.js';
-import { FakeHost, type FakeHostScript } from './fake-host.js';
+import { FakeHost, routeByProfile, type FakeHostScript } from './fake-host.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SELF = fileURLToPath(import.meta.url);
@@ -53,7 +57,11 @@ export interface PersistedHost {
   bootId: string;
   bootSeq: number;
   entry: BootEntry | null;
+  installMarker: Record<SlotName, boolean>;
+  pendingBoot: { slot: SlotName; at: number } | null;
+  hangingIn: string | null;
   installResumedFrom: number[];
+  effects: string[];
   calls: PersistedCall[];
 }
 
@@ -66,7 +74,6 @@ export function readPersistedHost(file: string): PersistedHost {
 export class PersistentFakeHost {
   readonly fake: FakeHost;
   private readonly meta: { by: string; attempt: number }[] = [];
-  private readonly timer: NodeJS.Timeout;
   private last = '';
 
   constructor(
@@ -77,15 +84,12 @@ export class PersistentFakeHost {
     this.fake = new FakeHost(script);
     if (existsSync(stateFile)) this.restore(readPersistedHost(stateFile));
     this.save();
-    // Reboots finish in FakeHost timers, outside any call: pick those changes up too.
-    this.timer = setInterval(() => this.save(), 25);
-    this.timer.unref();
+    // Boots end and calls block outside the calls' own steps: save those changes too.
+    this.fake.onChange = () => this.save();
   }
 
   private restore(s: PersistedHost): void {
-    if (!s.up && !s.hung) {
-      throw new Error(`${this.stateFile}: the host was rebooting when its worker died; a pending boot cannot be restored`);
-    }
+    if (!s.up && !s.hung && !s.pendingBoot) throw new Error(`${this.stateFile}: the host is down with no boot in progress`);
     const f = this.fake;
     f.running = s.running;
     f.defaultSlot = s.defaultSlot;
@@ -93,11 +97,14 @@ export class PersistentFakeHost {
     f.up = s.up;
     f.hung = s.hung;
     f.bootId = s.bootId;
+    f.bootSeq = s.bootSeq;
     f.entry = s.entry ?? undefined;
-    // FakeHost numbers boots with a private counter; continue it so boot ids stay unique.
-    if (!('bootSeq' in f)) throw new Error('FakeHost no longer has a bootSeq counter: update PersistentFakeHost.restore');
-    Object.assign(f, { bootSeq: s.bootSeq });
+    f.installMarker = { ...s.installMarker };
+    if (s.pendingBoot) f.resumeBoot(s.pendingBoot);
+    // A call blocked at a hang point died with its worker; this host has not blocked (yet).
+    f.hangingIn = null;
     f.installResumedFrom.push(...s.installResumedFrom);
+    f.effects.push(...s.effects);
     for (const c of s.calls) {
       f.calls.push({ name: c.name, args: c.args, at: c.at });
       this.meta.push({ by: c.by, attempt: c.attempt });
@@ -113,9 +120,13 @@ export class PersistentFakeHost {
       up: f.up,
       hung: f.hung,
       bootId: f.bootId,
-      bootSeq: Number((f as unknown as { bootSeq: number }).bootSeq),
+      bootSeq: f.bootSeq,
       entry: f.entry ?? null,
+      installMarker: { ...f.installMarker },
+      pendingBoot: f.pendingBoot,
+      hangingIn: f.hangingIn,
       installResumedFrom: [...f.installResumedFrom],
+      effects: [...f.effects],
       calls: f.calls.map((c, i) => ({ ...c, by: this.meta[i]?.by ?? '?', attempt: this.meta[i]?.attempt ?? 0 })),
     };
   }
@@ -152,9 +163,41 @@ export class PersistentFakeHost {
   }
 
   dispose(): void {
-    clearInterval(this.timer);
+    this.fake.onChange = undefined;
     this.fake.dispose();
     this.save();
+  }
+}
+
+/** A host of a fleet: the profile name that selects it, its state file, its script. */
+export interface FleetHost {
+  name: string;
+  stateFile: string;
+  script?: FakeHostScript;
+}
+
+/** PersistentFakeHosts behind one set of activities, each call going to the host its profile names. */
+export class PersistentFakeFleet {
+  readonly hosts = new Map<string, PersistentFakeHost>();
+  private readonly acts = new Map<string, HostActivities>();
+
+  constructor(
+    entries: FleetHost[],
+    readonly identity: string,
+  ) {
+    for (const e of entries) {
+      const host = new PersistentFakeHost(e.stateFile, identity, e.script);
+      this.hosts.set(e.name, host);
+      this.acts.set(e.name, host.activities());
+    }
+  }
+
+  activities(): HostActivities {
+    return routeByProfile((name) => this.acts.get(name));
+  }
+
+  dispose(): void {
+    for (const h of this.hosts.values()) h.dispose();
   }
 }
 
@@ -168,16 +211,18 @@ export const FAKE_WORKER_OPTIONS: Partial<WorkerOptions> = {
 
 export async function createPersistentFakeWorker(o: {
   connection: NativeConnection;
-  host: PersistentFakeHost;
+  fleet: PersistentFakeFleet;
   taskQueue: string;
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** More worker options (over FAKE_WORKER_OPTIONS). */
+  options?: Partial<WorkerOptions>;
 }): Promise<Worker> {
   return createWorker({
     connection: o.connection,
     taskQueue: o.taskQueue,
-    activities: o.host.activities(),
+    activities: o.fleet.activities(),
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
-    options: { ...FAKE_WORKER_OPTIONS, identity: o.host.identity },
+    options: { ...FAKE_WORKER_OPTIONS, ...o.options, identity: o.fleet.identity },
   });
 }
 
@@ -198,9 +243,8 @@ export interface FakeWorkerProcess {
 export function startFakeWorkerProcess(o: {
   address: string;
   taskQueue: string;
-  stateFile: string;
+  hosts: FleetHost[];
   identity: string;
-  script?: FakeHostScript;
   bundlePath?: string;
   readyTimeoutMs?: number;
 }): FakeWorkerProcess {
@@ -211,9 +255,8 @@ export function startFakeWorkerProcess(o: {
       ...process.env,
       FAKE_WORKER_ADDRESS: o.address,
       FAKE_WORKER_TASK_QUEUE: o.taskQueue,
-      FAKE_WORKER_STATE: o.stateFile,
+      FAKE_WORKER_HOSTS: JSON.stringify(o.hosts),
       FAKE_WORKER_IDENTITY: o.identity,
-      FAKE_WORKER_SCRIPT: JSON.stringify(o.script ?? {}),
       ...(o.bundlePath ? { FAKE_WORKER_BUNDLE: o.bundlePath } : {}),
     },
   });
@@ -256,25 +299,24 @@ async function main(): Promise<void> {
   };
   const address = need('FAKE_WORKER_ADDRESS');
   const taskQueue = need('FAKE_WORKER_TASK_QUEUE');
-  const stateFile = need('FAKE_WORKER_STATE');
+  const hosts = JSON.parse(need('FAKE_WORKER_HOSTS')) as FleetHost[];
   const identity = need('FAKE_WORKER_IDENTITY');
-  const script = JSON.parse(process.env.FAKE_WORKER_SCRIPT || '{}') as FakeHostScript;
   const bundlePath = process.env.FAKE_WORKER_BUNDLE;
 
   Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR') });
-  const host = new PersistentFakeHost(stateFile, identity, script);
+  const fleet = new PersistentFakeFleet(hosts, identity);
   const connection = await NativeConnection.connect({ address });
   try {
     const worker = await createPersistentFakeWorker({
       connection,
-      host,
+      fleet,
       taskQueue,
       ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
     });
     process.stdout.write('READY\n');
     await worker.run();
   } finally {
-    host.dispose();
+    fleet.dispose();
     await connection.close();
   }
 }

@@ -6,48 +6,25 @@
 //
 // The killed install is only noticed by the server through its heartbeat timeout (30 s, the
 // install's activity options), so the install test takes ~40 s.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { HostActivities } from '../../lib/contract.js';
 import { approveUpdate, startOptions, statusQuery } from '../../lib/workflow-api.js';
 import { upgradeHost } from '../../workflows/index.js';
-import {
-  PersistentFakeHost,
-  createPersistentFakeWorker,
-  readPersistedHost,
-  startFakeWorkerProcess,
-  type FakeWorkerProcess,
-  type PersistedHost,
-} from '../helpers/fake-worker-process.js';
+import { readPersistedHost, type FleetHost, type PersistedHost } from '../helpers/fake-worker-process.js';
 import type { FakeHostScript } from '../helpers/fake-host.js';
+import { KillHarness, bounded, callsOf as named, workflowTaskIdentities } from '../helpers/kill-harness.js';
 import { eventually, fakeProfile, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
 
 let env: WorkflowEnv;
-let tmp: string;
-let bundlePath: string;
-const children: FakeWorkerProcess[] = [];
-const hosts: PersistentFakeHost[] = [];
+let harness: KillHarness;
 
 beforeAll(async () => {
   env = await setupWorkflowEnv();
-  tmp = mkdtempSync(join(tmpdir(), 'ab-upgrade-worker-kill-'));
-  // The children load the bundle this file built instead of bundling the workflows again.
-  bundlePath = join(tmp, 'workflow-bundle.js');
-  writeFileSync(bundlePath, env.bundle.code);
+  harness = new KillHarness(env);
 });
 afterAll(async () => {
-  for (const c of children) {
-    if (c.alive()) {
-      c.child.kill('SIGKILL');
-      await Promise.race([c.exited, sleep(5_000)]);
-    }
-  }
-  for (const h of hosts) h.dispose();
+  await harness?.dispose();
   await env?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 const ONCE: (keyof HostActivities)[] = [
@@ -64,44 +41,8 @@ const ONCE: (keyof HostActivities)[] = [
 ];
 const NEVER: (keyof HostActivities)[] = ['removeBootEntry', 'rebootToSlot', 'powerReset'];
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Rejects after `ms` (so no wait in this file is unbounded). */
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Starts worker-1 as a child process over the state file; resolves once it polls. */
-async function childWorker(taskQueue: string, stateFile: string, script: FakeHostScript): Promise<FakeWorkerProcess> {
-  const w = startFakeWorkerProcess({ address: env.address, taskQueue, stateFile, identity: 'worker-1', script, bundlePath });
-  children.push(w);
-  await w.ready;
-  return w;
-}
-
-async function sigkill(w: FakeWorkerProcess): Promise<void> {
-  expect(w.child.kill('SIGKILL')).toBe(true);
-  const exit = await bounded(w.exited, 10_000, 'worker-1 exit after SIGKILL');
-  expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
-}
-
-/** The restored host in this process, and worker-2 over it. */
-async function takeOver(taskQueue: string, stateFile: string, script: FakeHostScript) {
-  const host = new PersistentFakeHost(stateFile, 'worker-2', script);
-  hosts.push(host);
-  const worker = await createPersistentFakeWorker({ connection: env.connection, host, taskQueue, workflowBundle: env.bundle });
-  return { host, worker };
-}
-
-const named = (s: PersistedHost, name: keyof HostActivities) => s.calls.filter((c) => c.name === name);
+/** The one host of a test, by its profile's name. */
+const fleetOf = (name: string, stateFile: string, script: FakeHostScript): FleetHost[] => [{ name, stateFile, script }];
 
 function expectCommittedOnB(s: PersistedHost): void {
   expect(s.running).toBe('b');
@@ -115,22 +56,13 @@ function expectCommittedOnB(s: PersistedHost): void {
   expect(named(s, 'commitSlot').map((c) => [c.by, c.attempt, c.args[1]])).toEqual([['worker-2', 1, 'b']]);
 }
 
-async function workflowTaskIdentities(handle: WorkflowHandle): Promise<string[]> {
-  const ids = new Set<string>();
-  for (const ev of (await handle.fetchHistory()).events ?? []) {
-    const id = ev.workflowTaskCompletedEventAttributes?.identity;
-    if (id) ids.add(id);
-  }
-  return [...ids].sort();
-}
-
 test('worker process SIGKILLed during a slow install; a new worker retries it from its last heartbeat and finishes', { timeout: 180_000 }, async () => {
   const script: FakeHostScript = { installDelayMs: 4_000 };
   const profile = fakeProfile();
   const taskQueue = uniqueName('tq-kill');
-  const stateFile = join(tmp, `${profile.name}.json`);
+  const stateFile = harness.stateFile(profile.name);
 
-  const w1 = await childWorker(taskQueue, stateFile, script);
+  const w1 = await harness.child(taskQueue, fleetOf(profile.name, stateFile, script));
   const handle = await env.client.workflow.start(upgradeHost, {
     ...startOptions(profile, taskQueue),
     args: [{ profile, autoApprove: true }],
@@ -149,7 +81,7 @@ test('worker process SIGKILLed during a slow install; a new worker retries it fr
     30_000,
     50,
   );
-  await sigkill(w1);
+  await harness.sigkill(w1);
 
   const afterKill = readPersistedHost(stateFile);
   expect(named(afterKill, 'installRelease').map((c) => [c.by, c.attempt])).toEqual([['worker-1', 1]]);
@@ -158,9 +90,9 @@ test('worker process SIGKILLed during a slow install; a new worker retries it fr
   expect((await handle.describe()).status.name).toBe('RUNNING');
 
   // worker-2 polls at once; the server hands it the install only after the heartbeat timeout.
-  const { host, worker } = await takeOver(taskQueue, stateFile, script);
+  const { fleet, worker } = await harness.takeOver(taskQueue, fleetOf(profile.name, stateFile, script));
   const result = await worker.runUntil(bounded(handle.result(), 120_000, 'upgrade result'));
-  host.dispose();
+  fleet.dispose();
 
   expect(result.state).toBe('committed');
   const s = readPersistedHost(stateFile);
@@ -201,12 +133,12 @@ test('worker process SIGKILLed while awaiting approval; a new worker takes the a
   // Approval must outlive the kill and the take-over comfortably.
   const profile = fakeProfile({ timings: { approvalTimeout: '2m', comebackDeadline: '3s', pollInterval: '100ms', healthTimeout: '5s' } });
   const taskQueue = uniqueName('tq-kill');
-  const stateFile = join(tmp, `${profile.name}.json`);
+  const stateFile = harness.stateFile(profile.name);
 
-  const w1 = await childWorker(taskQueue, stateFile, script);
+  const w1 = await harness.child(taskQueue, fleetOf(profile.name, stateFile, script));
   const handle = await env.client.workflow.start(upgradeHost, { ...startOptions(profile, taskQueue), args: [{ profile }] });
   await eventually(async () => (await handle.query(statusQuery)).state === 'awaiting-approval', 30_000);
-  await sigkill(w1);
+  await harness.sigkill(w1);
 
   const afterKill = readPersistedHost(stateFile);
   expect(afterKill.calls.map((c) => [c.name, c.by])).toEqual([
@@ -219,7 +151,7 @@ test('worker process SIGKILLed while awaiting approval; a new worker takes the a
   expect(afterKill.entry?.targetSlot).toBe('b');
   expect(afterKill.running).toBe('a');
 
-  const { host, worker } = await takeOver(taskQueue, stateFile, script);
+  const { fleet, worker } = await harness.takeOver(taskQueue, fleetOf(profile.name, stateFile, script));
   const result = await worker.runUntil(
     bounded(
       (async () => {
@@ -230,7 +162,7 @@ test('worker process SIGKILLed while awaiting approval; a new worker takes the a
       'approval and upgrade result',
     ),
   );
-  host.dispose();
+  fleet.dispose();
 
   expect(result.state).toBe('committed');
   expect(result.decision).toMatchObject({ approved: true, by: 'alice' });
