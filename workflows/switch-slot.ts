@@ -2,7 +2,7 @@
 // it runs the target slot → health → commit. GRUB's default stays on the home slot until the
 // commit, so from the reboot on, whatever goes wrong brings the host back home: the run ends
 // 'rolled-back' for the reason the workflow words, or 'cancelled' once the host is back.
-import { isCancellation } from '@temporalio/workflow';
+import { isCancellation, patched } from '@temporalio/workflow';
 import type { ComebackResult, HealthReport, HostFacts, SlotName, TrialBootResult } from '../lib/contract.js';
 import type { Profile } from '../lib/profile.js';
 import type { PhaseName, WorkflowStatus } from '../lib/workflow-api.js';
@@ -52,6 +52,7 @@ export async function switchSlot(h: Host, s: SlotSwitch): Promise<WorkflowStatus
   const { run, a, profile, facts } = h;
   const deadline = profile.timings.comebackDeadline;
   let last: LastSeen = { bootId: facts.bootId };
+  let committed = false;
   try {
     // The reboot, never retried. From here on every failure brings the host back home.
     const boot = await run.phase(s.reboot.phase, s.reboot.run, s.reboot.describe);
@@ -71,10 +72,17 @@ export async function switchSlot(h: Host, s: SlotSwitch): Promise<WorkflowStatus
 
     // Commit: `target` becomes GRUB's default (and owns the boot).
     await run.phase('commitSlot', () => a.commit.commitSlot(profile, facts, s.target), () => `slot ${s.target} is the default`);
+    committed = true;
 
     await recordDowntime(h, boot, back, health);
     return run.finish('committed');
   } catch (err) {
+    // Once committed, a cancel request cannot undo the switch (rollbackHost can): the run ends
+    // committed. Histories from before this rule went home instead, hence the patch marker.
+    if (committed && isCancellation(err) && patched('committed-survives-cancel')) {
+      run.notice(`cancel requested after slot ${s.target} was committed: it stays committed (rollbackHost returns to slot ${s.home})`);
+      return run.finish('committed');
+    }
     // A failed step (the reboot itself included), or the workflow cancelled: bring the host home.
     if (isCancellation(err)) return await endCancelled(run, h.saga, err, () => recoverTo(h, s.home, last));
     return await rollBack(h, s.home, `${run.status.phase} failed: ${describeError(err)}`, last);

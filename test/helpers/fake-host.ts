@@ -46,6 +46,8 @@ export interface FakeHostScript {
   trialBootFallsBack?: boolean;
   /** measureHostDowntime throws. */
   measureFails?: boolean;
+  /** measureHostDowntime takes this long before it answers. */
+  measureDelayMs?: number;
   /**
    * Calls of this activity block for good, either before its side effect (right after the call
    * is logged) or after it (the host changed, the result is never returned); `hangingIn` names
@@ -387,6 +389,7 @@ export class FakeHost {
       measureHostDowntime: rec('measureHostDowntime', async (): Promise<HostDowntime> => {
         this.needUp();
         if (this.script.measureFails) throw ApplicationFailure.nonRetryable('journal of the previous boot is not persistent', 'NoJournal');
+        if (this.script.measureDelayMs) await Context.current().sleep(this.script.measureDelayMs);
         return { toSshdS: 0.4, toServicesS: 0.6 };
       }),
     };

@@ -385,6 +385,22 @@ describe('upgradeHost', () => {
     );
   });
 
+  test('cancel after the commit (while measuring downtime): the upgrade stays committed, nothing is rebooted', async () => {
+    await withUpgrade({ script: { measureDelayMs: 5_000 }, input: { autoApprove: true } }, async ({ fake, handle, status }) => {
+      await eventually(async () => (await status()).phase === 'measureHostDowntime');
+      await handle.cancel();
+      const result = await handle.result();
+      expect(result.state).toBe('committed');
+      expect(result.notices.join('\n')).toMatch(/cancel requested after slot b was committed: it stays committed/);
+      expect(phases(result)).not.toContain('rollback.rebootToSlot');
+      expect(fake.count('rebootToSlot')).toBe(0);
+      expect(fake.count('powerReset')).toBe(0);
+      expect(fake.count('removeBootEntry')).toBe(0);
+      expect(fake.running).toBe('b');
+      expect(fake.defaultSlot).toBe('b');
+    });
+  });
+
   test('rebooting back over SSH fails: a power reset brings the host back instead', async () => {
     await withUpgrade({ script: { healthFailsOn: ['b'], fail: { rebootToSlot: 'ssh: broken pipe' } }, input: { autoApprove: true } }, async ({ fake, handle }) => {
       const result = await handle.result();
