@@ -23,7 +23,7 @@ import { labCommand } from '../lab/command.js';
 import { campaignCommand } from './campaign.js';
 import { loadProfile } from './profile-file.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
-import { connectClient, hostStatus, lastProfile } from './temporal.js';
+import { addConnectionFlags, connectClient, hostStatus, lastProfile } from './temporal.js';
 import { access } from 'node:fs/promises';
 import { CODEC_KEY_ENV, configuredCodec } from '../lib/codec.js';
 import { DEFAULT_UI_ORIGINS, startCodecServer } from './codec-server.js';
@@ -97,6 +97,7 @@ export function buildCli(): Command {
       new Option('--codec-key <files>', 'encrypt workflow payloads with the key in <files> (the first encrypts, all decrypt; comma-separated; see README)').env(CODEC_KEY_ENV),
     )
     .showHelpAfterError();
+  addConnectionFlags(program);
   // Every command (and the worker, the lab) reads the keys from the variable: the option sets it.
   program.hook('preAction', () => {
     const files = program.opts<{ codecKey?: string }>().codecKey;

@@ -1,27 +1,68 @@
 // Connecting to Temporal and finding a host's workflow.
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
+import { Option, type Command } from 'commander';
 import { configuredDataConverter } from '../lib/codec.js';
+import { CONNECTION_SETTINGS as S, configuredConnection, connectionOptions, setConnectionFlags, type ConnectionFlags } from '../lib/temporal-connection.js';
 import type { Profile } from '../lib/profile.js';
 import type { UpgradeInput } from '../lib/workflow-api.js';
 import { hostWorkflowId } from '../lib/profile.js';
 import { finalStatusFrom, statusQuery, type WorkflowStatus } from '../lib/workflow-api.js';
 
-export const temporalAddress = () => process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-export const temporalNamespace = () => process.env.TEMPORAL_NAMESPACE ?? 'default';
-
-/** A client for TEMPORAL_ADDRESS; with AB_UPGRADE_CODEC_KEY set, it encrypts and decrypts payloads (lib/codec.ts). */
-export async function connectClient(): Promise<Client> {
-  const address = temporalAddress();
-  // Read before connecting, so a bad key file is reported as such.
-  const dataConverter = configuredDataConverter();
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: '5s' });
-    return new Client({ connection, namespace: temporalNamespace(), ...(dataConverter ? { dataConverter } : {}) });
-  } catch (e) {
-    throw new Error(`cannot reach the Temporal server at ${address} (${(e as Error).message}); start it with ./temporal-dev.sh start`);
-  }
+/**
+ * Adds the global connection flags to the CLI; before each command they are recorded for
+ * connectClient() and the worker (they override the TEMPORAL_* variables, listed in the help).
+ */
+export function addConnectionFlags(program: Command): Command {
+  const env = (k: keyof typeof S) => `(env ${S[k].env.join(' or ')})`;
+  program
+    .addOption(new Option(`${S.address.flag} <host:port>`, `Temporal frontend address, default 127.0.0.1:7233 ${env('address')}`))
+    .addOption(new Option(`${S.namespace.flag} <name>`, `Temporal namespace, default "default" ${env('namespace')}`))
+    .addOption(new Option(S.tls.flag, `connect with TLS (on by default with any TLS file, server name or API key) ${env('tls')}`))
+    .addOption(new Option('--no-tls', 'connect in plaintext even with an API key'))
+    .addOption(new Option(`${S.tlsCertPath.flag} <file>`, `client certificate (PEM) for mutual TLS ${env('tlsCertPath')}`))
+    .addOption(new Option(`${S.tlsKeyPath.flag} <file>`, `private key (PEM) of the client certificate ${env('tlsKeyPath')}`))
+    .addOption(new Option(`${S.tlsCaPath.flag} <file>`, `CA certificate (PEM) the server's certificate must chain to; default: the system's ${env('tlsCaPath')}`))
+    .addOption(new Option(`${S.tlsServerName.flag} <name>`, `name to expect in the server's certificate (and send as SNI) ${env('tlsServerName')}`))
+    .addOption(new Option(S.tlsDisableHostVerification.flag, `refused: not supported by the worker's connection; use ${S.tlsServerName.flag} ${env('tlsDisableHostVerification')}`).hideHelp())
+    .addOption(new Option(`${S.apiKey.flag} <key>`, `API key, sent as "authorization: Bearer"; prefer the variable, a command line is visible to other users ${env('apiKey')}`));
+  program.hook('preAction', () => {
+    const o = program.opts<ConnectionFlags>();
+    setConnectionFlags({
+      address: o.address,
+      namespace: o.namespace,
+      tls: o.tls,
+      tlsCertPath: o.tlsCertPath,
+      tlsKeyPath: o.tlsKeyPath,
+      tlsCaPath: o.tlsCaPath,
+      tlsServerName: o.tlsServerName,
+      tlsDisableHostVerification: o.tlsDisableHostVerification,
+      apiKey: o.apiKey,
+    });
+  });
+  return program;
 }
+
+/**
+ * A client for the configured server (lib/temporal-connection.ts: the CLI's flags, else the
+ * TEMPORAL_* variables); with AB_UPGRADE_CODEC_KEY set, it encrypts and decrypts payloads
+ * (lib/codec.ts).
+ */
+export async function connectClient(): Promise<Client> {
+  // Read before connecting, so a bad key or certificate file is reported as such.
+  const dataConverter = configuredDataConverter();
+  const target = configuredConnection();
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...connectionOptions(target), connectTimeout: '5s' });
+  } catch (e) {
+    const hint = target.tls || !isLocal(target.address) ? '' : '; start it with ./temporal-dev.sh start';
+    throw new Error(`cannot reach the Temporal server at ${target.summary} (${(e as Error).message})${hint}`);
+  }
+  return new Client({ connection, namespace: target.namespace, ...(dataConverter ? { dataConverter } : {}) });
+}
+
+const isLocal = (address: string) => /^(127\.|localhost:|\[::1\]:)/.test(address);
 
 /**
  * The latest status of a host's workflow: the live query while it runs, the result (or the

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { startUpgradeAndFollow } from '../client/follow.js';
 import { configuredDataConverter } from '../lib/codec.js';
 import { formatStatus } from '../lib/format-status.js';
+import { pinConnection, plaintextConnection } from '../lib/temporal-connection.js';
 import { profileFileContent } from '../lib/profile.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { startLab } from './session.js';
@@ -24,6 +25,9 @@ export async function ensureTemporal(): Promise<string> {
   await promisify(execFile)('bash', [script, 'start'], { timeout: 20 * 60_000 });
   const address = process.env.TEMPORAL_ADDRESS ?? `127.0.0.1:${process.env.TEMPORAL_PORT ?? 7233}`;
   process.env.TEMPORAL_ADDRESS = address;
+  // The lab's client talks to this local dev server in plaintext, whatever TLS or API key
+  // settings the flags or the environment hold for a real cluster.
+  pinConnection(plaintextConnection(address));
   return address;
 }
 

@@ -1,6 +1,7 @@
 // The real worker: connects to Temporal, runs upgradeHost/rollbackHost with the SSH activities.
-//   TEMPORAL_ADDRESS      (default 127.0.0.1:7233)
-//   TEMPORAL_NAMESPACE    (default "default")
+//   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS*, TEMPORAL_API_KEY: the server, namespace,
+//                         TLS and authentication (default 127.0.0.1:7233, "default", plaintext;
+//                         see lib/temporal-connection.ts, where the CLI's flags for them are listed too)
 //   AB_UPGRADE_TASK_QUEUE (default "ab-upgrade")
 //   AB_UPGRADE_CODEC_KEY  (unset: payloads in clear) key files of the payload codec, see lib/codec.ts
 // SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
@@ -13,28 +14,29 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { codecDataConverter, configuredCodec } from '../lib/codec.js';
+import { configuredConnection, connectionOptions, type TemporalConnection } from '../lib/temporal-connection.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { createWorker } from './worker.js';
 
 export interface RunWorkerOptions {
-  address?: string;
-  namespace?: string;
+  /** Default: configuredConnection() (the CLI's flags, else the environment). */
+  connection?: TemporalConnection;
   taskQueue?: string;
 }
 
 /** Runs a worker until SIGINT/SIGTERM; resolves once it has shut down gracefully. */
 export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
-  const address = o.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-  const namespace = o.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  // Certificate files are read here too: a bad one is reported before any connection attempt.
+  const target = o.connection ?? configuredConnection();
   const taskQueue = o.taskQueue ?? process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
   // Read before connecting, so a bad key file is reported before anything else happens.
   const codec = configuredCodec();
 
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(connectionOptions(target));
   try {
     const worker = await createWorker({
       connection,
-      namespace,
+      namespace: target.namespace,
       taskQueue,
       activities: createActivities(),
       options: {
@@ -44,7 +46,7 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
       },
     });
     const payloads = codec ? `payloads encrypted with codec key ${codec.currentKeyId}` : 'payloads in clear';
-    console.error(`ab-upgrade worker: ${address}, namespace ${namespace}, task queue ${taskQueue}, ${payloads} (Ctrl-C stops)`);
+    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads} (Ctrl-C stops)`);
     // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
     // handlers only say so (and cover a Runtime configured without shutdown signals).
     const onSignal = (sig: NodeJS.Signals) => {
