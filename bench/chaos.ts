@@ -426,8 +426,10 @@ interface CaseResult {
   verified: boolean;
   problems: string[];
   notes: string[];
-  /** The workflow's phases with their outcomes. */
+  /** The workflow's phases: phase:outcome:seconds. */
   path: string[];
+  /** The profile's timings, ms. */
+  timings: Profile['timings'] | null;
   /** Whole case: VM boot to the end of the host checks. */
   seconds: number;
   bootSeconds: number;
@@ -501,16 +503,16 @@ class CaseRun {
   }
 
   /**
-   * Runs a wait loop on the host (20 s per SSH session) until `cond` holds; then, with
+   * Runs a wait loop on the host (45 s per SSH session) until `cond` holds; then, with
    * checkPhase, the workflow must still be in one of `phases`.
    */
   async waitOnHost(what: string, cond: string, phases: PhaseName[], checkPhase: boolean, intervalS: number): Promise<void> {
-    const rounds = Math.round(20 / intervalS);
+    const rounds = Math.round(45 / intervalS);
     const loop = `i=0; while [ $i -lt ${rounds} ]; do if { ${cond}; } >/dev/null 2>&1; then echo HIT; exit 0; fi; sleep ${intervalS}; i=$((i+1)); done; echo WAIT`;
     const movedOn = (s: WorkflowStatus) =>
       isFinalState(s.state) || (s.timeline.some((p) => phases.includes(p.phase) && p.endedAt) && !(phases as string[]).includes(s.phase));
     for (let i = 0; i < 2000 && Date.now() < this.deadline && !aborting; i++) {
-      const r = await this.vm.ssh(loop, { timeoutMs: 60_000 });
+      const r = await this.vm.ssh(loop, { timeoutMs: 90_000 });
       if (r.stdout.includes('HIT')) {
         if (!checkPhase) return;
         const s = await this.status();
@@ -645,9 +647,14 @@ sync -f $d
   }
 }
 
-/** The profile for a case's scenario (manual approval waits long enough for any fault). */
+/**
+ * The profile for a case's scenario: the lab's timings (comeback deadline 10 min, for slow
+ * emulated boots), an approval that waits long enough for any fault, and the failures e2e's
+ * settings for the health-fail and never-back scenarios. With new host keys the comeback fails
+ * as soon as the new slot's sshd answers, and the rollback waits out the rest of the deadline: 5 min.
+ */
 function caseProfile(sess: Session, vm: VmHandle, c: CaseDef): Profile {
-  const timings = { approvalTimeout: '2h', comebackDeadline: '5m', pollInterval: '2s', healthTimeout: '2m' };
+  const timings = { approvalTimeout: '2h', comebackDeadline: '10m', pollInterval: '2s', healthTimeout: '2m' };
   let release = sess.release.good;
   const o: Partial<ProfileInput> = { timings };
   if (c.scenario === 'health-fail') {
@@ -657,7 +664,7 @@ function caseProfile(sess: Session, vm: VmHandle, c: CaseDef): Profile {
     release = sess.release.broken;
     o.timings = { ...timings, comebackDeadline: '150s' };
   }
-  if (c.fault === 'host-key') o.timings = { ...timings, comebackDeadline: '150s' };
+  if (c.fault === 'host-key') o.timings = { ...timings, comebackDeadline: '5m' };
   return labProfile(sess.image, vm, release, o);
 }
 
@@ -741,6 +748,7 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
   let endState: EndState = 'third';
   let problems: string[] = [];
   let verifySeconds = 0;
+  let timings: Profile['timings'] | null = null;
   try {
     await r.startWorker();
     const before = await hostState(vm);
@@ -753,6 +761,7 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
     }
     const manifestBefore = sess.manifest ? await slotManifest(vm, '/', /^(boot\/grub\/ab-upgrade-backup-)/) : null;
     const profile = caseProfile(sess, vm, c);
+    timings = profile.timings;
     wfStart = Date.now();
     r.handle = await startHostWorkflow(sess.client, c.workflow, profile, c.approval === 'auto');
     log(`${c.name}: ${c.workflow} started (${r.handle.workflowId}); waiting for the point`);
@@ -804,7 +813,9 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
     verified: endState !== 'third' && problems.length === 0,
     problems,
     notes: r.notes,
-    path: final?.timeline.map((p) => `${p.phase}:${p.outcome ?? 'running'}`) ?? [],
+    path:
+      final?.timeline.map((p) => `${p.phase}:${p.outcome ?? 'running'}${p.endedAt ? `:${round((Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000)}s` : ''}`) ?? [],
+    timings,
     seconds: round((Date.now() - started) / 1000),
     bootSeconds: round(bootSeconds),
     workflowSeconds: round((wfEnd - wfStart) / 1000),
