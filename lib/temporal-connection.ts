@@ -24,6 +24,7 @@
 // has no such switch. A server whose certificate does not name the address is reached with
 // --tls-server-name set to a name the certificate holds.
 import { readFileSync, statSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import type { TLSConfig } from '@temporalio/client';
 import { z } from 'zod';
 
@@ -190,6 +191,39 @@ function readPem(s: Sourced<string>, what: string): Buffer {
  */
 export function connectionOptions(c: TemporalConnection): { address: string; tls: TLSConfig | false; apiKey?: string } {
   return { address: c.address, tls: c.tls ?? false, ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}) };
+}
+
+/**
+ * Why a TLS handshake with the server fails (e.g. "self-signed certificate in certificate chain",
+ * "alert certificate required"), or undefined when it succeeds or the connection is plaintext.
+ * The SDK's client reports a failed handshake only as a connection timeout; this says why.
+ */
+export async function tlsHandshakeProblem(c: TemporalConnection, timeoutMs = 5_000): Promise<string | undefined> {
+  if (!c.tls) return undefined;
+  const i = c.address.lastIndexOf(':');
+  const host = c.address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const { serverNameOverride, serverRootCACertificate, clientCertPair } = c.tls;
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port: Number(c.address.slice(i + 1)),
+      servername: serverNameOverride ?? host,
+      ALPNProtocols: ['h2'],
+      ...(serverRootCACertificate ? { ca: Buffer.from(serverRootCACertificate) } : {}),
+      ...(clientCertPair ? { cert: Buffer.from(clientCertPair.crt), key: Buffer.from(clientCertPair.key) } : {}),
+    });
+    const done = (problem: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    // OpenSSL's alerts come as "<code>:error:<n>:SSL routines:<function>:<reason>:<file>:..."; keep the reason.
+    socket.once('error', (e) => done((/SSL routines:[^:]*:([^:]+)/.exec(e.message)?.[1] ?? e.message).trim()));
+    // With TLS 1.3 a server refuses a client certificate after the client's side of the
+    // handshake is done: give its alert a moment to arrive.
+    socket.once('secureConnect', () => setTimeout(() => done(undefined), 300));
+  });
 }
 
 let cliFlags: ConnectionFlags = {};
