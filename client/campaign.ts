@@ -24,8 +24,9 @@ import {
   type CampaignStatus,
 } from '../lib/campaign-api.js';
 import { formatCampaignStatus } from '../lib/format-campaign.js';
-import { loadCampaign } from './campaign-file.js';
+import { loadCampaign, type InventoryOptions } from './campaign-file.js';
 import { AlreadyRunningError, me, taskQueue } from './follow.js';
+import { withInventoryOptions } from './inventory-file.js';
 import { connectClient } from './temporal.js';
 
 type CampaignHandle = WorkflowHandle<(input: CampaignInput) => Promise<CampaignStatus>>;
@@ -114,28 +115,28 @@ async function followCampaign(get: () => Promise<CampaignStatus>, print: (line: 
 export function campaignCommand(): Command {
   const campaign = new Command('campaign').description('upgrade many hosts in waves: failure budget, maintenance window, approvals, pause/resume, retry');
 
-  campaign
+  withInventoryOptions(campaign
     .command('start <file>')
     .description('start the campaign in <file> (its first wave starts at once, inside the window)')
     .option('--follow', 'show progress until it ends or waits for an approval')
-    .option('--json', 'print the final status as JSON (with --follow)')
-    .action(async (file: string, o: { follow?: boolean; json?: boolean }) => {
-      const spec = await loadCampaign(file);
+    .option('--json', 'print the final status as JSON (with --follow)'), "whose hosts join the campaign file's (in place of its inventory, template and limit)")
+    .action(async (file: string, o: { follow?: boolean; json?: boolean } & InventoryOptions) => {
+      const spec = await loadCampaign(file, o);
       const handle = await startCampaign(await connectClient(), spec);
-      console.log(`started ${handle.workflowId}: ${spec.profiles.length} hosts`);
+      console.log(`started ${handle.workflowId}: ${spec.profiles.length} hosts${spec.skipped ? `, ${spec.skipped.length} skipped (${spec.skipped.join(', ')})` : ''}`);
       if (!o.follow) return;
       const s = await followCampaign(() => handle.query(campaignStatusQuery), console.log);
       console.log(o.json ? JSON.stringify(s, null, 2) : formatCampaignStatus(s));
       if (ENDED.includes(s.state)) process.exitCode = exitFor(s);
     });
 
-  campaign
+  withInventoryOptions(campaign
     .command('schedule <file>')
     .description('start the campaign in <file> on a cron schedule (a Temporal Schedule)')
     .requiredOption('--cron <expr>', 'when, e.g. "0 22 * * sat"')
-    .option('--timezone <tz>', 'IANA time zone of the cron expression (default UTC)')
-    .action(async (file: string, o: { cron: string; timezone?: string }) => {
-      const spec = await loadCampaign(file);
+    .option('--timezone <tz>', 'IANA time zone of the cron expression (default UTC)'), "whose hosts join the campaign file's (in place of its inventory, template and limit)")
+    .action(async (file: string, o: { cron: string; timezone?: string } & InventoryOptions) => {
+      const spec = await loadCampaign(file, o);
       const schedule = await scheduleCampaign(await connectClient(), spec, o);
       console.log(`scheduled ${schedule.scheduleId}: "${o.cron}"${o.timezone ? ` (${o.timezone})` : ' (UTC)'}, ${spec.profiles.length} hosts`);
     });

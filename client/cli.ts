@@ -22,6 +22,9 @@ import {
 import { labCommand } from '../lab/command.js';
 import { campaignCommand } from './campaign.js';
 import { loadProfile } from './profile-file.js';
+import type { InventoryOptions } from './campaign-file.js';
+import { loadInventoryProfiles, withInventoryOptions } from './inventory-file.js';
+import { profileSummary } from '../lib/profile-summary.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
 import { addConnectionFlags, connectClient, hostStatus, lastProfile } from './temporal.js';
 import { access } from 'node:fs/promises';
@@ -135,14 +138,29 @@ export function buildCli(): Command {
   program.addCommand(labCommand());
   program.addCommand(campaignCommand());
 
-  program
-    .command('plan <profile>')
+  withInventoryOptions(program
+    .command('plan [profile]')
     .description('inspect the host read-only and print exactly what an upgrade would do and every reason it would fail (writes nothing; exits 1 on an inhibitor)')
-    .option('--json', 'machine-readable output')
-    .action(async (file: string, o: { json?: boolean }) => {
-      const plan = await planHost(await loadProfile(file));
-      console.log(o.json ? JSON.stringify(plan.json, null, 2) : plan.text);
-      if (!plan.ok) process.exitCode = 1;
+    .option('--json', 'machine-readable output'), 'to plan each of its hosts instead of one profile file')
+    .action(async (file: string | undefined, o: { json?: boolean } & InventoryOptions) => {
+      if ((file === undefined) === (o.inventory === undefined)) throw new CliError('give a profile file or --inventory (not both)', 2);
+      if (o.inventory === undefined) {
+        const plan = await planHost(await loadProfile(file!));
+        console.log(o.json ? JSON.stringify(plan.json, null, 2) : plan.text);
+        if (!plan.ok) process.exitCode = 1;
+        return;
+      }
+      const profiles = await loadInventoryProfiles({ inventory: o.inventory, template: o.template, limit: o.limit });
+      const all: unknown[] = [];
+      for (const profile of profiles) {
+        if (!o.json) console.log(['', ...profileSummary(profile)].join('\n'));
+        // One unreachable host does not hide the plans of the others.
+        const plan = await planHost(profile).catch((e: unknown) => ({ ok: false, text: `${profile.name}: cannot plan: ${(e as Error).message}`, json: { error: (e as Error).message } }));
+        if (o.json) all.push({ host: profile.name, profile, ok: plan.ok, plan: plan.json });
+        else console.log(plan.text);
+        if (!plan.ok) process.exitCode = 1;
+      }
+      if (o.json) console.log(JSON.stringify(all, null, 2));
     });
 
   program

@@ -36,7 +36,8 @@ export async function readYamlFile(path: string): Promise<unknown> {
 
 const position = (e: YAMLError) => (e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : `offset ${e.pos[0]}`);
 
-function parseYaml(text: string, source: string): unknown {
+/** YAML text as plain data; syntax errors are YamlSyntaxErrors naming `source` and the position only. */
+export function parseYaml(text: string, source: string): unknown {
   // logLevel 'error': yaml's warnings go to process.emitWarning (stderr, logs) and quote the file.
   const doc = parseDocument(text, { prettyErrors: true, logLevel: 'error' });
   if (doc.errors.length) {

@@ -45,7 +45,9 @@ export type HostState =
   | 'rejected'
   | 'cancelled'
   /** Another upgrade or rollback of the host was running: not started a second time. */
-  | 'busy';
+  | 'busy'
+  /** Listed in the campaign's `skip`: never started, not counted as failed. */
+  | 'skipped';
 
 /** Every state in which a host has not committed and is no longer being worked on by this wave. */
 export const FAILED_HOST_STATES: readonly HostState[] = ['awaiting-operator', 'rolled-back', 'failed', 'unreachable', 'rejected', 'cancelled', 'busy'];

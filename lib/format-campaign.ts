@@ -15,6 +15,8 @@ export function formatCampaignStatus(s: CampaignStatus): string {
     const hosts = w.hosts.map((n) => (w.state === 'pending' ? n : `${n} ${host.get(n)?.state ?? '?'}`)).join(', ');
     lines.push(`  ${String(w.number).padStart(3)}  ${w.state.padEnd(8)} round ${w.round}${w.approvedBy ? `, approved by ${w.approvedBy}` : ''}: ${hosts}`);
   }
+  const skipped = s.hosts.filter((h) => h.state === 'skipped');
+  if (skipped.length) lines.push(`skipped (never started): ${skipped.map((h) => h.name).join(', ')}`);
   const attention = s.hosts.filter((h) => isFailedHost(h.state));
   if (attention.length) lines.push('failed hosts (details: ab-upgrade status <host>):', ...attention.map(formatHost));
   if (s.reason) lines.push(`reason: ${s.reason}`);

@@ -10,6 +10,7 @@
 // Values are strings (quotes removed), except `ab_upgrade_*` values, which are read as YAML
 // (so a number, a boolean, or a JSON/YAML flow value such as `{"a": "LABEL=x", "b": "LABEL=y"}`).
 import { parse as parseYamlText } from 'yaml';
+import { ProfileError } from './profile.js';
 
 export type Vars = Record<string, unknown>;
 
@@ -27,12 +28,13 @@ export interface Inventory {
 }
 
 /** An inventory that cannot be read: one line per problem, each naming where (line or path). */
-export class InventoryError extends Error {
+export class InventoryError extends ProfileError {
   constructor(
     readonly source: string,
-    readonly problems: string[],
+    problems: string[],
   ) {
-    super(`invalid inventory ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(problems);
+    this.message = `invalid inventory ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
     this.name = 'InventoryError';
   }
 }

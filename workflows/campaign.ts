@@ -77,6 +77,10 @@ function checkedCampaignInput(input: CampaignInput): CampaignInput {
   const fail = (problems: string[]) => ApplicationFailure.nonRetryable(`invalid campaign input: ${problems.join('; ')}`, FailureTypes.InvalidInput);
   if (!Array.isArray(input?.profiles) || input.profiles.length === 0) throw fail(['profiles: must list at least one host profile']);
   const problems: string[] = [];
+  const skipped: unknown = input.skipped;
+  if (skipped !== undefined && !(Array.isArray(skipped) && skipped.every((n) => typeof n === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(n)))) {
+    problems.push('skipped: must list host names');
+  }
   const profiles = input.profiles.map((p, i) => {
     try {
       return revalidateProfile(p);
@@ -105,7 +109,10 @@ class Campaign {
     this.status = input.carried?.status ?? {
       campaign: input.name,
       state: 'running',
-      hosts: input.profiles.map((p) => ({ name: p.name, state: 'pending', workflowId: hostWorkflowId(p.name), attempts: 0 })),
+      hosts: [
+        ...input.profiles.map((p): HostRecord => ({ name: p.name, state: 'pending', workflowId: hostWorkflowId(p.name), attempts: 0 })),
+        ...(input.skipped ?? []).map((name): HostRecord => ({ name, state: 'skipped', workflowId: hostWorkflowId(name), attempts: 0 })),
+      ],
       waves: planWaves(input.profiles.map((p) => p.name), input.waves).map((hosts, i) => ({ number: i + 1, round: 1, hosts, state: 'pending' })),
       failures: { count: 0, budget: failureBudget(input.failureBudget, total), hosts: [] },
       pauseRequested: false,
@@ -331,7 +338,7 @@ class Campaign {
     const waves = this.status.waves;
     const ran = waves.filter((w) => w.state === 'done');
     const round = Math.max(...waves.map((w) => w.round)) + 1;
-    const retry = planWaves(hosts.map((h) => h.name), this.input.waves, this.status.hosts.length).map(
+    const retry = planWaves(hosts.map((h) => h.name), this.input.waves, this.input.profiles.length).map(
       (names): WaveRecord => ({ number: 0, round, hosts: names, state: 'pending' }),
     );
     this.status.waves = [...ran, ...retry, ...waves.filter((w) => w.state !== 'done')].map((w, i) => ({ ...w, number: i + 1 }));

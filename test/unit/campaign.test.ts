@@ -161,6 +161,73 @@ describe('loadCampaign (files)', () => {
   });
 });
 
+describe('loadCampaign: inventories, overrides, skip', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ab-campaign-inv-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const example = readFileSync(new URL('../../examples/host.example.yaml', import.meta.url), 'utf8');
+  const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
+  writeFileSync(join(dir, 'web-0.yaml'), example.replace(/^name: web-1$/m, 'name: web-0'));
+  writeFileSync(join(dir, 'template.yaml'), 'auth: { agent: true }\nslots: auto\ndata: { device: LABEL=data, mountPoint: /srv/data }\nrelease: { source: debootstrap, suite: trixie }\n');
+  writeFileSync(join(dir, 'hosts.ini'), `[web]\nweb[1:3] ab_upgrade_hostKey=${FINGERPRINT}\n[db]\ndb1 ab_upgrade_hostKey=${FINGERPRINT}\n[web:vars]\nansible_user=deploy\n`);
+  const campaign = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+
+  it('inventory hosts join the host files; overrides per entry and per inventory host; skipped hosts are left out', async () => {
+    const file = campaign(
+      'c.yaml',
+      'name: web\nhosts:\n  - { file: web-0.yaml, overrides: { reboot: kexec } }\ninventory: hosts.ini\ntemplate: template.yaml\nlimit: web\n' +
+        'overrides:\n  web2: { port: 2222, health: { tcpPorts: [80] } }\nskip: [web3]\n',
+    );
+    const spec = await loadCampaign(file);
+    expect(spec.profiles.map((p) => [p.name, p.user, p.port, p.reboot, p.health.tcpPorts])).toEqual([
+      ['web-0', 'root', 22, 'kexec', [22, 80]],
+      ['web1', 'deploy', 22, 'firmware', []],
+      ['web2', 'deploy', 2222, 'firmware', [80]],
+    ]);
+    expect(spec.skipped).toEqual(['web3']);
+    expect(spec).not.toHaveProperty('inventory');
+    expect(spec).not.toHaveProperty('overrides');
+  });
+
+  it('the command line inventory, template and limit take the place of the file\'s', async () => {
+    const file = campaign('cli.yaml', 'name: web\n');
+    const spec = await loadCampaign(file, { inventory: join(dir, 'hosts.ini'), template: join(dir, 'template.yaml'), limit: 'db' });
+    expect(spec.profiles.map((p) => p.name)).toEqual(['db1']);
+    const err = (await loadCampaign(file).catch((e: unknown) => e)) as CampaignError;
+    expect(err.problems).toEqual(['hosts: must list at least one host profile file (or give an inventory)']);
+  });
+
+  it('overrides are validated by the profile schema; every problem names the entry or inventory host and the field', async () => {
+    const file = campaign(
+      'bad.yaml',
+      'name: web\nhosts: [{ file: web-0.yaml, overrides: { port: 0 } }]\ninventory: hosts.ini\ntemplate: template.yaml\n' +
+        'overrides: { web1: { reboot: warp }, nosuch: {} }\nskip: [web9]\n',
+    );
+    const err = (await loadCampaign(file).catch((e: unknown) => e)) as CampaignError;
+    expect(err).toBeInstanceOf(CampaignError);
+    expect(err.problems).toEqual([
+      expect.stringMatching(/^hosts\.0 \(web-0\.yaml\): port: /),
+      `inventory (${join(dir, 'hosts.ini')}): overrides.nosuch: no such host in the inventory`,
+      expect.stringMatching(/^inventory host web1: reboot: /),
+    ]);
+    const skip = (await loadCampaign(campaign('skip.yaml', 'name: web\nhosts: [web-0.yaml]\nskip: [web9, web-0]\n')).catch((e: unknown) => e)) as CampaignError;
+    expect(skip.problems).toEqual(['skip.0: no host named "web9" in the campaign']);
+    const all = (await loadCampaign(campaign('skip-all.yaml', 'name: web\nhosts: [web-0.yaml]\nskip: [web-0]\n')).catch((e: unknown) => e)) as CampaignError;
+    expect(all.problems).toEqual(['skip: skips every host of the campaign']);
+    expect(problemsOf(() => parseCampaignFile({ name: 'x', inventory: 'hosts.ini' }))).toEqual(['template: required with inventory: the profile file its hosts share']);
+    const noInv = (await loadCampaign(campaign('no-inv.yaml', 'name: web\nhosts: [web-0.yaml]\noverrides: { web-0: {} }\n')).catch((e: unknown) => e)) as CampaignError;
+    expect(noInv.problems).toEqual(['overrides: only for inventory hosts (give a host file its overrides in its hosts entry)']);
+  });
+
+  it('two inventory and file entries naming one host are refused, naming both', async () => {
+    writeFileSync(join(dir, 'web1.yaml'), example.replace(/^name: web-1$/m, 'name: web1'));
+    const err = (await loadCampaign(campaign('dup.yaml', 'name: web\nhosts: [web1.yaml]\ninventory: hosts.ini\ntemplate: template.yaml\nlimit: web1\n')).catch((e: unknown) => e)) as CampaignError;
+    expect(err.problems).toEqual(['inventory host web1: host name "web1" is also hosts.0 (web1.yaml)']);
+  });
+});
+
 describe('formatCampaignStatus', () => {
   it('shows the waves with host states, failures against the budget and what it waits for', () => {
     const text = formatCampaignStatus({

@@ -1,0 +1,25 @@
+// A compact view of a resolved profile (after a template, inventory variables and overrides were
+// merged): where and how the controller connects, the slots, the release, the checks. Profiles
+// hold references to secrets only (key and password file paths, agent sockets); so does this.
+import { formatDurationMs as d } from './duration.js';
+import type { Profile } from './profile.js';
+
+export function profileSummary(p: Profile): string[] {
+  const auth = [p.auth.identityFile && `key ${p.auth.identityFile}`, p.auth.agent === true ? 'agent $SSH_AUTH_SOCK' : p.auth.agent ? `agent ${p.auth.agent}` : undefined].filter(Boolean);
+  const slots = p.slots === 'auto' ? 'auto' : `a ${p.slots.a}, b ${p.slots.b}`;
+  const r = p.release;
+  const release = r.source === 'debootstrap' ? `debootstrap ${r.suite} from ${r.mirror}${r.packages.length ? ` + ${r.packages.join(' ')}` : ''}` : `image ${r.url} (${r.signature ? 'signed' : 'unsigned'})`;
+  const power = p.power.driver === 'none' ? 'none' : p.power.driver === 'qmp' ? `qmp ${p.power.socket}` : `${p.power.driver} ${'address' in p.power ? p.power.address : p.power.url} (password file ${p.power.passwordFile})`;
+  const h = p.health;
+  const t = p.timings;
+  return [
+    `profile ${p.name}: ${p.user}@${p.host}:${p.port}, become ${p.become}, auth ${auth.join(' + ')}`,
+    `  host key  ${p.hostKey}`,
+    `  slots     ${slots}; data ${p.data.device} on ${p.data.mountPoint}`,
+    `  release   ${release}`,
+    `  reboot    ${p.reboot}${p.kernelArgs ? ` (kernel args: ${p.kernelArgs})` : ''}; power ${power}`,
+    `  carry     ${p.carry.defaults ? 'Debian defaults' : 'no defaults'}${p.carry.files.length ? ` + ${p.carry.files.join(' ')}` : ''}${p.carry.exclude.length ? ` − ${p.carry.exclude.join(' ')}` : ''}`,
+    `  health    units [${h.units.join(' ')}], ports [${h.tcpPorts.join(' ')}], ${h.commands.length} command(s)`,
+    `  timings   approval ${d(t.approvalTimeout)}, comeback ${d(t.comebackDeadline)}, poll ${d(t.pollInterval)}, health ${d(t.healthTimeout)}`,
+  ];
+}
