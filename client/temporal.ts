@@ -3,7 +3,7 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { Option, type Command } from 'commander';
 import { configuredDataConverter } from '../lib/codec.js';
-import { CONNECTION_SETTINGS as S, configuredConnection, connectionOptions, setConnectionFlags, tlsHandshakeProblem, type ConnectionFlags } from '../lib/temporal-connection.js';
+import { CONNECTION_SETTINGS as S, configuredConnection, connectionOptions, connectionError, setConnectionFlags, type ConnectionFlags } from '../lib/temporal-connection.js';
 import type { Profile } from '../lib/profile.js';
 import type { UpgradeInput } from '../lib/workflow-api.js';
 import { hostWorkflowId } from '../lib/profile.js';
@@ -56,15 +56,10 @@ export async function connectClient(): Promise<Client> {
   try {
     connection = await Connection.connect({ ...connectionOptions(target), connectTimeout: '5s' });
   } catch (e) {
-    const tlsProblem = await tlsHandshakeProblem(target);
-    const why = tlsProblem ? `TLS handshake failed: ${tlsProblem}` : (e as Error).message;
-    const hint = target.tls || !isLocal(target.address) ? '' : '; start it with ./temporal-dev.sh start';
-    throw new Error(`cannot reach the Temporal server at ${target.summary} (${why})${hint}`);
+    throw await connectionError(target, e);
   }
   return new Client({ connection, namespace: target.namespace, ...(dataConverter ? { dataConverter } : {}) });
 }
-
-const isLocal = (address: string) => /^(127\.|localhost:|\[::1\]:)/.test(address);
 
 /**
  * The latest status of a host's workflow: the live query while it runs, the result (or the

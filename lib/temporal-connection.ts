@@ -226,6 +226,18 @@ export async function tlsHandshakeProblem(c: TemporalConnection, timeoutMs = 5_0
   });
 }
 
+/**
+ * The error to report when connecting to `c` failed with `e`: where it tried (no secret) and why,
+ * with the TLS handshake's own reason when that is what failed.
+ */
+export async function connectionError(c: TemporalConnection, e: unknown): Promise<Error> {
+  const tlsProblem = await tlsHandshakeProblem(c);
+  const why = tlsProblem ? `TLS handshake failed: ${tlsProblem}` : e instanceof Error ? e.message : String(e);
+  const local = /^(127\.|localhost:|\[::1\]:)/.test(c.address);
+  const hint = !c.tls && local ? '; start it with ./temporal-dev.sh start' : '';
+  return new Error(`cannot reach the Temporal server at ${c.summary} (${why})${hint}`);
+}
+
 let cliFlags: ConnectionFlags = {};
 let pinned: TemporalConnection | undefined;
 

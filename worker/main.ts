@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { codecDataConverter, configuredCodec } from '../lib/codec.js';
-import { configuredConnection, connectionOptions, type TemporalConnection } from '../lib/temporal-connection.js';
+import { configuredConnection, connectionError, connectionOptions, type TemporalConnection } from '../lib/temporal-connection.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { createWorker } from './worker.js';
 
@@ -32,7 +32,9 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
   // Read before connecting, so a bad key file is reported before anything else happens.
   const codec = configuredCodec();
 
-  const connection = await NativeConnection.connect(connectionOptions(target));
+  const connection = await NativeConnection.connect(connectionOptions(target)).catch(async (e: unknown) => {
+    throw await connectionError(target, e);
+  });
   try {
     const worker = await createWorker({
       connection,

@@ -177,4 +177,10 @@ describe('the CLI and the worker', () => {
     process.env.TEMPORAL_TLS_CLIENT_CERT_PATH = cert;
     await expect(runWorker()).rejects.toThrow('TEMPORAL_TLS_CLIENT_CERT_PATH is set but no client key: set --tls-key-path or TEMPORAL_TLS_CLIENT_KEY_PATH');
   });
+
+  test('a worker that cannot connect says where it tried', async () => {
+    process.env.TEMPORAL_ADDRESS = '127.0.0.1:1';
+    process.env.TEMPORAL_NAMESPACE = 'ops';
+    await expect(runWorker()).rejects.toThrow(/^cannot reach the Temporal server at 127\.0\.0\.1:1, namespace ops, plaintext \(.*\); start it with \.\/temporal-dev\.sh start$/s);
+  });
 });

@@ -14,6 +14,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, t
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { inject } from 'vitest';
 import { connectClient } from '../../client/temporal.js';
+import { runWorker } from '../../worker/main.js';
 import { connectionOptions, resolveConnection, setConnectionFlags, type ConnectionFlags } from '../../lib/temporal-connection.js';
 import { SERVER_NAME, makePki, startAuthRecorder, startTlsProxy, type AuthRecorder, type Pki, type TlsProxy } from '../helpers/tls.js';
 import { greet } from './connection.workflows.js';
@@ -110,6 +111,10 @@ describe('mutual TLS through a proxy that requires a client certificate', () => 
       (e: unknown) => e as Error,
     );
     expect(native?.message).toMatch(/certificate|UnknownIssuer/i);
+    // `ab-upgrade worker` reports it like the CLI does.
+    await expect(runWorker({ connection: resolveConnection({ ...mtls(), tlsCaPath: pki.otherCaCert }, {}) })).rejects.toThrow(
+      /^cannot reach the Temporal server at .*server name temporal\.test \(TLS handshake failed: (unable to get local issuer certificate|unable to verify the first certificate|self-signed certificate in certificate chain)\)$/,
+    );
   });
 });
 
