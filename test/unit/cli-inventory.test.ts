@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../client/cli.js';
+import { loadInventoryProfiles } from '../../client/inventory-file.js';
 import { freePort } from '../../lib/free-port.js';
 
 const FINGERPRINT = 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8';
@@ -59,5 +60,20 @@ describe('plan --inventory', () => {
     const s = await run('plan', '--inventory', syntax, '--template', template);
     expect(s.code).toBe(2);
     expect(s.err).toContain(`invalid inventory ${syntax}:\n  - line 1: a section header must be`);
+  });
+});
+
+describe('the examples', () => {
+  it('examples/inventory.example.ini on examples/template.example.yaml resolves every host', async () => {
+    const example = (f: string) => new URL(`../../examples/${f}`, import.meta.url).pathname;
+    const profiles = await loadInventoryProfiles({ inventory: example('inventory.example.ini'), template: example('template.example.yaml') });
+    expect(profiles.map((p) => [p.name, p.host, p.port, p.user, p.become, p.auth.identityFile])).toEqual([
+      ['web-1', '10.0.0.21', 22, 'deploy', 'sudo', '/home/ops/.ssh/id_ed25519'],
+      ['web-2', '10.0.0.22', 22, 'deploy', 'sudo', '/home/ops/.ssh/id_ed25519'],
+      ['db-1', '10.0.1.11', 2222, 'deploy', 'sudo', '/home/ops/.ssh/id_ed25519'],
+    ]);
+    expect(profiles[0]!.health).toMatchObject({ units: ['nginx.service'], tcpPorts: [80, 443] });
+    expect(profiles[2]!.slots).toEqual({ a: 'PARTLABEL=root-a', b: 'PARTLABEL=root-b' });
+    expect(profiles[2]!.timings.comebackDeadline).toBe(600_000);
   });
 });

@@ -245,6 +245,44 @@ describe('fleetCampaign', () => {
     });
   });
 
+  test('no host starts past the window\'s end: the next wave waits for the next window, the running wave finishes', async () => {
+    const fleet = new FakeFleet();
+    const [first, second] = [fleet.add({ installDelayMs: 12_000 }).profile, fleet.add().profile];
+    // Open now, closing in 7 s (UTC, seconds resolution); the first wave runs well past the end.
+    const opensAt = Math.floor(Date.now() / 1000) * 1000 - 1000;
+    const closesAt = opensAt + 8000;
+    const clock = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const window = { days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as ('sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat')[], start: clock.format(opensAt), end: clock.format(closesAt), timezone: 'UTC' };
+    await withCampaign(fleet, { waves: [1], window }, async ({ handle, waitFor }) => {
+      const waiting = await waitFor((s) => s.state === 'waiting-for-window' && s.currentWave === 2, 60_000);
+      // The running host finished after the window closed; the next one was left for tomorrow's window.
+      expect(waiting.hosts.map((h) => h.state)).toEqual(['committed', 'pending']);
+      // Started (workflow time) inside the window, committed after it closed.
+      expect(Date.parse(waiting.hosts[0]!.startedAt!)).toBeLessThan(closesAt);
+      expect(fleet.firstCall(first!, 'commitSlot')!).toBeGreaterThan(closesAt);
+      expect(waiting.window).toEqual({ open: false, opensAt: new Date(opensAt + 86_400_000).toISOString(), closesAt: new Date(closesAt + 86_400_000).toISOString() });
+      expect(fleet.host(second!).calls).toHaveLength(0);
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      expect(fleet.host(second!).calls).toHaveLength(0);
+      await Worker.runReplayHistory({ workflowBundle: env.bundle }, await handle.fetchHistory(), handle.workflowId);
+    });
+  });
+
+  test('skipped hosts are reported as skipped and never started; they count neither as failed nor in the waves', async () => {
+    const fleet = new FakeFleet();
+    const [host] = fleet.addMany(1);
+    await withCampaign(fleet, { skipped: ['web-retired'], failureBudget: 0 }, async ({ handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('done');
+      expect(states(result)).toEqual({ [host!.name]: 'committed', 'web-retired': 'skipped' });
+      expect(result.hosts.find((h) => h.name === 'web-retired')).toMatchObject({ attempts: 0, workflowId: hostWorkflowId('web-retired') });
+      expect(result.waves.flatMap((w) => w.hosts)).toEqual([host!.name]);
+      expect(result.failures).toEqual({ count: 0, budget: 0, hosts: [] });
+      await expect(env.client.workflow.getHandle(hostWorkflowId('web-retired')).describe()).rejects.toThrow();
+    });
+  });
+
   test('cancel cancels the running children; their compensations run', async () => {
     const fleet = new FakeFleet();
     const hosts = fleet.addMany(2, { installDelayMs: 10_000 });
