@@ -7,7 +7,7 @@
 //                   and answers every call UNAUTHENTICATED (it serves nothing).
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createSecureServer } from 'node:http2';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
@@ -126,7 +126,7 @@ export interface AuthRecorder {
 /** A TLS HTTP/2 endpoint (server certificate of `pki`, no client certificate asked) that refuses every gRPC call. */
 export async function startAuthRecorder(pki: Pki): Promise<AuthRecorder> {
   const server = createSecureServer({ key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert), ALPNProtocols: ['h2'] });
-  const sessions = new Set<import('node:http2').ServerHttp2Session>();
+  const sessions = new Set<ServerHttp2Session>();
   server.on('session', (s) => {
     sessions.add(s);
     s.once('close', () => sessions.delete(s));
