@@ -144,6 +144,7 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output'), 'to plan each of its hosts instead of one profile file')
     .action(async (file: string | undefined, o: { json?: boolean } & InventoryOptions) => {
       if ((file === undefined) === (o.inventory === undefined)) throw new CliError('give a profile file or --inventory (not both)', 2);
+      if (o.inventory === undefined && (o.template !== undefined || o.limit !== undefined)) throw new CliError('--template and --limit go with --inventory', 2);
       if (o.inventory === undefined) {
         const plan = await planHost(await loadProfile(file!));
         console.log(o.json ? JSON.stringify(plan.json, null, 2) : plan.text);

@@ -229,6 +229,24 @@ describe('loadCampaign: inventories, overrides, skip', () => {
 });
 
 describe('formatCampaignStatus', () => {
+  it('lists skipped hosts on their own line, not as failed', () => {
+    const text = formatCampaignStatus({
+      campaign: 'web',
+      state: 'done',
+      hosts: [
+        { name: 'web-1', state: 'committed', workflowId: 'ab-upgrade/web-1', attempts: 1, wave: 1 },
+        { name: 'web-9', state: 'skipped', workflowId: 'ab-upgrade/web-9', attempts: 0 },
+      ],
+      waves: [{ number: 1, round: 1, hosts: ['web-1'], state: 'done' }],
+      failures: { count: 0, budget: 0, hosts: [] },
+      pauseRequested: false,
+      notices: [],
+      startedAt: '2026-01-01T00:00:00.000Z',
+      continuedAsNew: 0,
+    });
+    expect(text.split('\n')).toEqual(['campaign web: done; failed 0, budget 0', 'waves:', '    1  done     round 1: web-1 committed', 'skipped (never started): web-9']);
+  });
+
   it('shows the waves with host states, failures against the budget and what it waits for', () => {
     const text = formatCampaignStatus({
       campaign: 'web',

@@ -52,6 +52,8 @@ describe('plan --inventory', () => {
     const limit = await run('plan', '--inventory', inv, '--template', template, '--limit', 'c');
     expect(limit.code).toBe(2);
     expect(limit.err).toContain('--limit c: no such group or host in the inventory');
+    expect((await run('plan', 'web-1.yaml', '--limit', 'web')).err).toContain('--template and --limit go with --inventory');
+    expect((await run('plan', 'web-1.yaml', '--inventory', inv)).err).toContain('give a profile file or --inventory (not both)');
     const noTemplate = await run('plan', '--inventory', inv);
     expect(noTemplate.code).toBe(2);
     expect(noTemplate.err).toContain('--template: required with --inventory');
