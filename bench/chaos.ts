@@ -430,6 +430,8 @@ interface CaseResult {
   path: string[];
   /** The profile's timings, ms. */
   timings: Profile['timings'] | null;
+  /** Activities that needed more than one attempt, as name#attempt (from the history). */
+  retried: string[];
   /** Whole case: VM boot to the end of the host checks. */
   seconds: number;
   bootSeconds: number;
@@ -607,6 +609,25 @@ sync -f $d
     }
   }
 
+  /** Activities whose completing attempt was not the first, from the history (bounded). */
+  async retriedActivities(): Promise<string[]> {
+    try {
+      const events = (await within(this.sess.client, 60_000, () => this.handle.fetchHistory())).events ?? [];
+      const names = new Map<string, string>();
+      const out: string[] = [];
+      for (const e of events) {
+        const scheduled = e.activityTaskScheduledEventAttributes;
+        if (scheduled) names.set(String(e.eventId), scheduled.activityType?.name ?? '?');
+        const started = e.activityTaskStartedEventAttributes;
+        if (started && (started.attempt ?? 1) > 1) out.push(`${names.get(String(started.scheduledEventId)) ?? '?'}#${started.attempt}`);
+      }
+      return out;
+    } catch (e) {
+      this.note(`could not read the history: ${(e as Error).message.split('\n')[0]}`);
+      return [];
+    }
+  }
+
   /** Drives the workflow to its end (approval, operator), bounded; returns the final status. */
   async drive(): Promise<WorkflowStatus | null> {
     let operatorActs = 0;
@@ -749,6 +770,7 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
   let problems: string[] = [];
   let verifySeconds = 0;
   let timings: Profile['timings'] | null = null;
+  let retried: string[] = [];
   try {
     await r.startWorker();
     const before = await hostState(vm);
@@ -781,6 +803,7 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
     log(`${c.name}: workflow ended ${final?.state ?? 'unknown'}${final?.reason ? ` (${final.reason})` : ''}; checking the host`);
     const expected = c.fault === 'host-key' ? 'rolled-back' : expectedState[c.scenario];
     if (final && final.state !== expected) r.note(`ended ${final.state}; without the fault this scenario ends ${expected}`);
+    retried = await r.retriedActivities();
     await r.worker.stop();
     const v0 = Date.now();
     ({ endState, problems } = await verify(r, before, expectedNew, final, manifestBefore));
@@ -816,6 +839,7 @@ async function runCase(sess: Session, c: CaseDef, base: string | null): Promise<
     path:
       final?.timeline.map((p) => `${p.phase}:${p.outcome ?? 'running'}${p.endedAt ? `:${round((Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000)}s` : ''}`) ?? [],
     timings,
+    retried,
     seconds: round((Date.now() - started) / 1000),
     bootSeconds: round(bootSeconds),
     workflowSeconds: round((wfEnd - wfStart) / 1000),
