@@ -247,10 +247,11 @@ describe('fleetCampaign', () => {
 
   test('no host starts past the window\'s end: the next wave waits for the next window, the running wave finishes', async () => {
     const fleet = new FakeFleet();
-    const [first, second] = [fleet.add({ installDelayMs: 12_000 }).profile, fleet.add().profile];
-    // Open now, closing in 7 s (UTC, seconds resolution); the first wave runs well past the end.
+    const [first, second] = [fleet.add({ installDelayMs: 30_000 }).profile, fleet.add().profile];
+    // Open now, closing in about 20 s (UTC, seconds resolution: room for a slow worker start on a
+    // loaded machine); the first wave runs well past the end.
     const opensAt = Math.floor(Date.now() / 1000) * 1000 - 1000;
-    const closesAt = opensAt + 8000;
+    const closesAt = opensAt + 21_000;
     const clock = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' });
     const window = { days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as ('sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat')[], start: clock.format(opensAt), end: clock.format(closesAt), timezone: 'UTC' };
     await withCampaign(fleet, { waves: [1], window }, async ({ handle, waitFor }) => {
