@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assessLayout, grubDefaultSetting, parseGrubenv, parseOsRelease, type LayoutAssessment, type RawHostFacts } from '../../lib/layout.js';
-import { parseProfile, type Profile } from '../../lib/profile.js';
+import type { Profile } from '../../lib/profile.js';
+import { minimalProfile } from '../helpers/unit-fixtures.js';
 
 const GiB = 1024 ** 3;
 const UUID_A = '5e0f8a7c-2b1d-4e3f-9a6b-1c2d3e4f5a6b';
@@ -131,15 +132,7 @@ function bootedFromB(): RawHostFacts {
 }
 
 function profile(over: Record<string, unknown> = {}): Profile {
-  return parseProfile({
-    host: 'db1.example.net',
-    auth: { agent: true },
-    hostKey: 'SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8',
-    slots: 'auto',
-    data: { device: 'LABEL=data', mountPoint: '/srv/data' },
-    release: { source: 'debootstrap', suite: 'trixie' },
-    ...over,
-  });
+  return minimalProfile({ host: 'db1.example.net', ...over });
 }
 
 function refusalsOf(a: LayoutAssessment): string[] {
