@@ -385,7 +385,21 @@ export class ProfileError extends Error {
 }
 
 export function formatZodIssues(error: z.ZodError, root = '(profile)'): string[] {
-  return unfoldUnions(error.issues).map((i) => `${i.path.length ? i.path.join('.') : root}: ${issueMessage(i)}`);
+  return unfoldUnions(error.issues).map((i) => `${shownPath(i.path, root)}: ${issueMessage(i)}`);
+}
+
+/**
+ * The field path an error names: field names and list indexes. A record key (a host name in a
+ * campaign's overrides) is user data: the path stops before one that is not a plain name, so an
+ * empty, dotted or hostile key cannot garble the message.
+ */
+function shownPath(path: readonly PropertyKey[], root: string): string {
+  const shown: string[] = [];
+  for (const seg of path) {
+    if (typeof seg === 'number' || (typeof seg === 'string' && /^[A-Za-z][A-Za-z0-9]*$/.test(seg))) shown.push(String(seg));
+    else break;
+  }
+  return shown.length ? shown.join('.') : root;
 }
 
 /**
