@@ -26,8 +26,9 @@ export const duration = (fallback: string) =>
     .union([z.string(), z.number()])
     .default(fallback)
     .transform((v, ctx) => {
-      // Quoted as JSON: a value with a line break stays on its problem's line.
-      const quoted = JSON.stringify(String(v));
+      // Quoted as JSON, and the two line separators JSON leaves as they are escaped too: a value
+      // with a line break stays on its problem's line.
+      const quoted = JSON.stringify(String(v)).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
       const ms = parseDurationMs(v);
       if (ms === null) {
         ctx.addIssue({ code: 'custom', message: `${quoted} is not a duration (use e.g. 90s, 5m, 1h30m)` });

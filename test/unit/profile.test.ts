@@ -691,3 +691,11 @@ describe('YAML errors quote nothing of the file', () => {
     expect(message).not.toContain('password');
   });
 });
+
+describe('parseProfile: a bad duration stays on one line', () => {
+  it('escapes the Unicode line separators JSON leaves as they are', () => {
+    const p = goodProfile();
+    p.timings = { approvalTimeout: 'x\u2028y\u2029z' };
+    expect(problemsOf(p)).toEqual(['timings.approvalTimeout: "x\\u2028y\\u2029z" is not a duration (use e.g. 90s, 5m, 1h30m)']);
+  });
+});
