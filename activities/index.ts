@@ -25,6 +25,8 @@ const NON_RETRYABLE: Record<string, string> = {
   HostKeyMismatchError: FailureTypes.HostKeyMismatch,
   ImageDigestError: FailureTypes.ReleaseUnverified,
   ReleaseSignatureError: FailureTypes.ReleaseUnverified,
+  ManifestError: FailureTypes.ReleaseUnverified,
+  SlotTooSmallError: FailureTypes.UnsafeLayout,
   ProfileError: FailureTypes.InvalidInput,
   ZodError: FailureTypes.InvalidInput,
   CommitRefusedError: FailureTypes.UnsafeLayout,

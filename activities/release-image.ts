@@ -82,15 +82,15 @@ export async function verifyImage(r: ImageRelease, opts: VerifyOptions = {}): Pr
 }
 
 /** The signature and the key, read and matched: the key ids must agree and the signature be prehashed. */
-async function loadSignedBy(signatureRef: string, publicKeyRef: string): Promise<{ text: string; signature: MinisignSignature; key: MinisignPublicKey }> {
+export async function loadSignedBy(signatureRef: string, publicKeyRef: string, field = 'release.signature'): Promise<{ text: string; signature: MinisignSignature; key: MinisignPublicKey }> {
   const key = await loadPublicKey(publicKeyRef);
-  const text = await readSmall(signatureRef, 'release.signature');
-  const signature = parseAs(() => parseSignature(text), `release.signature: ${signatureRef}`);
+  const text = await readSmall(signatureRef, field);
+  const signature = parseAs(() => parseSignature(text), `${field}: ${signatureRef}`);
   if (signature.keyId !== key.keyId) {
-    throw new ReleaseSignatureError(`release.signature: ${signatureRef} was made with key ${signature.keyId}, but release.publicKey is key ${key.keyId} (wrong key, or the image was signed by someone else)`);
+    throw new ReleaseSignatureError(`${field}: ${signatureRef} was made with key ${signature.keyId}, but release.publicKey is key ${key.keyId} (wrong key, or the image was signed by someone else)`);
   }
   if (!signature.prehashed) {
-    throw new ReleaseSignatureError(`release.signature: ${signatureRef} is a legacy signature over the whole file (minisign -l): sign the image again without -l`);
+    throw new ReleaseSignatureError(`${field}: ${signatureRef} is a legacy signature over the whole file (minisign -l): sign the image again without -l`);
   }
   return { text, signature, key };
 }
@@ -108,8 +108,8 @@ function parseAs<T>(parse: () => T, what: string): T {
   }
 }
 
-/** A signature or key file's text, from a path or (a signature only) an http(s) URL. */
-async function readSmall(ref: string, field: string): Promise<string> {
+/** A signature, key or manifest file's text, from a path or (not a key) an http(s) URL. */
+export async function readSmall(ref: string, field: string, kind = 'a minisign file'): Promise<string> {
   if (isUrl(ref)) {
     // Not a ReleaseSignatureError: a server that does not answer now may answer on a retry.
     const res = await fetch(ref).catch((e: Error) => {
@@ -117,7 +117,7 @@ async function readSmall(ref: string, field: string): Promise<string> {
     });
     if (!res.ok) throw new Error(`${field}: downloading ${ref}: HTTP ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());
-    if (body.length > SMALL_FILE_LIMIT) throw new ReleaseSignatureError(`${field}: ${ref} is ${body.length} bytes, not a minisign file`);
+    if (body.length > SMALL_FILE_LIMIT) throw new ReleaseSignatureError(`${field}: ${ref} is ${body.length} bytes, not ${kind}`);
     return body.toString('utf8');
   }
   const size = await stat(ref).then(
@@ -126,7 +126,7 @@ async function readSmall(ref: string, field: string): Promise<string> {
       throw new ReleaseSignatureError(`${field}: ${ref} cannot be read (${e.code === 'ENOENT' ? 'no such file' : e.message})`);
     },
   );
-  if (size > SMALL_FILE_LIMIT) throw new ReleaseSignatureError(`${field}: ${ref} is ${size} bytes, not a minisign file`);
+  if (size > SMALL_FILE_LIMIT) throw new ReleaseSignatureError(`${field}: ${ref} is ${size} bytes, not ${kind}`);
   return readFile(ref, 'utf8');
 }
 

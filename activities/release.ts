@@ -1,6 +1,7 @@
 // Phase 3: install the new release onto the spare slot (mounted at SPARE_MNT): debootstrap on
 // the host, or stream a rootfs tarball from the controller, verified there first (its minisign
-// signature: ./release-image.ts) and hashed again by the host as it arrives. Idempotent under
+// signature: ./release-image.ts) and hashed again by the host as it arrives; or an ext4 image
+// written to the spare device as it is (./install-image.ts). Idempotent under
 // retries: the slot is emptied first, and a marker written last says which release is complete
 // there.
 import { createHash } from 'node:crypto';
@@ -12,6 +13,8 @@ import type { ImageRelease, Profile, ReleaseConfig } from '../lib/profile.js';
 import { listBoot, mountSlot, readFile, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
 import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
 import { verifiedStream, verifyImage, type VerifiedImage } from './release-image.js';
+import { checkSlotFits, verifyManifest } from './image-manifest.js';
+import { afterImageWrite, beforeImageWrite, forgetImageUuid } from './install-image.js';
 import { CommandError, SshHost, targetFromProfile } from './ssh.js';
 
 const MARKER = '.ab-upgrade-release';
@@ -100,6 +103,8 @@ export const UNPACK = {
   'tar.zst': 'zstd -dc -T0 | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
   'tar.gz': 'gzip -dc | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
   tar: 'tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
+  // "$1" is the spare's device here: one sequential write, refused in this same shell if mounted.
+  'ext4-image': '{ ! findmnt -n -S "$1" >/dev/null || { echo "refusing: $1 is mounted" >&2; false; }; } && zstd -dc | dd of="$1" bs=4M iflag=fullblock conv=fsync status=none',
 } as const;
 
 /** The receiving script's exit status when the bytes it received are not the verified ones. */
@@ -145,6 +150,70 @@ export async function receiveImage(bulk: SshHost, stdin: Readable, format: Image
   }
 }
 
+/**
+ * The tar and debootstrap paths: into the spare's filesystem, mounted at SPARE_MNT, emptied
+ * first unless it holds this release already; the streamed size, or null.
+ */
+async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, image: VerifiedImage | null, id: string, lock: string): Promise<number | null> {
+  const r = profile.release;
+  await mountSlot(h, facts.spare, SPARE_MNT);
+  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
+  let streamed: number | null = null;
+  if (state !== 'complete') {
+    if (r.source === 'debootstrap') {
+      const include = [...basePackages(facts.bootMode), ...r.packages].join(',');
+      let lines = 0;
+      await withHeartbeats(
+        () => ({ phase: 'debootstrap', lines }),
+        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
+          timeoutMs: 3 * 3600_000,
+          signal: cancellationSignal(),
+          onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
+        }),
+      );
+    } else {
+      streamed = await streamImage(h, profile, image!, r.format, SPARE_MNT, lock);
+    }
+    await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
+  }
+  return streamed;
+}
+
+/** Streams the verified image to the host over a bulk connection into `target` (see receiveImage); returns its size. */
+async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage, format: ImageRelease['format'], target: string, lock: string): Promise<number> {
+  let sent = 0;
+  const bulk = await connectForBulk(h, profile);
+  try {
+    await withHeartbeats(
+      () => ({ phase: 'stream', sent, total: verified.bytes }),
+      receiveImage(bulk, verifiedStream(verified, (n) => (sent += n)), format, verified.sha256, target, lock),
+    );
+  } finally {
+    bulk.close();
+  }
+  return verified.bytes;
+}
+
+/**
+ * An ext4 image: its manifest checked before anything happens on the host, then written to the
+ * spare device unless it already holds this release; null when it did (nothing streamed).
+ */
+async function installExt4Image(h: SshHost, profile: Profile, facts: HostFacts, image: VerifiedImage, id: string, lock: string): Promise<number | null> {
+  const manifest = await verifyManifest(profile.release as ImageRelease, image);
+  checkSlotFits(manifest, facts.spare);
+  await sh(h, 'mkdir -p "$1"', [RUN_DIR]);
+  const before = await beforeImageWrite(h, facts, manifest, id, MARKER, lock);
+  if (before.state === 'complete') {
+    await mountSlot(h, facts.spare, SPARE_MNT);
+    return null;
+  }
+  const streamed = await streamImage(h, profile, image, 'ext4-image', facts.spare.device, lock);
+  await afterImageWrite(h, facts, before.uuid, lock);
+  await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
+  await forgetImageUuid(h);
+  return streamed;
+}
+
 export async function installRelease(h: SshHost, profile: Profile, facts: HostFacts): Promise<InstallResult> {
   const started = Date.now();
   const r = profile.release;
@@ -155,39 +224,9 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       ? await withHeartbeats(() => ({ phase: 'verify', read }), verifyImage(r, { signal: cancellationSignal(), onBytes: (n) => (read += n) }))
       : null;
   try {
-    await mountSlot(h, facts.spare, SPARE_MNT);
     const id = releaseId(r, facts.bootMode, image);
     const lock = `${RUN_DIR}/install.lock`;
-    const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
-    let streamed: number | null = null;
-    if (state !== 'complete') {
-      if (r.source === 'debootstrap') {
-        const include = [...basePackages(facts.bootMode), ...r.packages].join(',');
-        let lines = 0;
-        await withHeartbeats(
-          () => ({ phase: 'debootstrap', lines }),
-          h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
-            timeoutMs: 3 * 3600_000,
-            signal: cancellationSignal(),
-            onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
-          }),
-        );
-      } else {
-        const verified = image!;
-        let sent = 0;
-        const bulk = await connectForBulk(h, profile);
-        try {
-          await withHeartbeats(
-            () => ({ phase: 'stream', sent, total: verified.bytes }),
-            receiveImage(bulk, verifiedStream(verified, (n) => (sent += n)), r.format, verified.sha256, SPARE_MNT, lock),
-          );
-        } finally {
-          bulk.close();
-        }
-        streamed = verified.bytes;
-      }
-      await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
-    }
+    const streamed = r.source === 'image' && r.format === 'ext4-image' ? await installExt4Image(h, profile, facts, image!, id, lock) : await installIntoSpare(h, profile, facts, image, id, lock);
     heartbeat({ phase: 'done' });
     const os = parseOsRelease((await readFile(h, `${SPARE_MNT}/etc/os-release`)) ?? (await readFile(h, `${SPARE_MNT}/usr/lib/os-release`)) ?? '');
     const kernel = newestKernel(await listBoot(h, SPARE_MNT));

@@ -122,18 +122,22 @@ const debootstrapRelease = z
   })
   .strict();
 
+/** A small file the controller reads: an absolute path on the controller, or an http(s) URL. */
+const controllerFileRef = (file: string, what: string) =>
+  z.string().superRefine((v, ctx) => {
+    if (v.startsWith('/')) {
+      for (const i of absPath.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: i.message });
+      return;
+    }
+    if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) {
+      ctx.addIssue({ code: 'custom', message: `must be the absolute path or the http(s) URL of ${file}` });
+      return;
+    }
+    withoutUserinfo(`download the ${what} on the controller and give its path`)(v, ctx);
+  });
+
 /** A detached minisign signature (.minisig): a path on the controller, or an http(s) URL. */
-const signatureRef = z.string().superRefine((v, ctx) => {
-  if (v.startsWith('/')) {
-    for (const i of absPath.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: i.message });
-    return;
-  }
-  if (!URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) {
-    ctx.addIssue({ code: 'custom', message: 'must be the absolute path or the http(s) URL of the .minisig file' });
-    return;
-  }
-  withoutUserinfo('download the signature on the controller and give its path')(v, ctx);
-});
+const signatureRef = controllerFileRef('the .minisig file', 'signature');
 
 /**
  * The key a release must be signed with: a minisign .pub file on the controller, or the key
@@ -154,7 +158,14 @@ const imageRelease = z
     url: z.string().min(1).superRefine(withoutUserinfo('download the image on the controller and give its path')),
     /** Pins the image's content; required when it is unsigned, optional when it is signed. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits').optional(),
-    format: z.enum(['tar.zst', 'tar.gz', 'tar']).optional(),
+    /**
+     * tar.zst, tar.gz, tar: a rootfs tarball unpacked onto the freshly made spare filesystem (the
+     * default, by the url's suffix); ext4-image: a filesystem image from `ab-upgrade release build`,
+     * written to the spare as it is (given explicitly, never inferred).
+     */
+    format: z.enum(['tar.zst', 'tar.gz', 'tar', 'ext4-image']).optional(),
+    /** An ext4 image's manifest (path or http(s) URL); default <url>.manifest.json, signed like the image. */
+    manifest: controllerFileRef('the image\'s manifest (.manifest.json)', 'manifest').optional(),
     /** The image's detached minisign signature, checked with publicKey before a byte is sent. */
     signature: signatureRef.optional(),
     publicKey: publicKeyRef.optional(),
@@ -172,6 +183,10 @@ const imageRelease = z
       issue('signature', 'required: a minisign signature of the image (minisign -S -s <key> -m <image>), with publicKey; or set allowUnsigned: true to install an unsigned image checked by sha256 only');
     }
     if (r.allowUnsigned && !signed && r.sha256 === undefined) issue('sha256', 'required for an unsigned image (allowUnsigned: true): it is then the only check of what is installed');
+    if (r.manifest !== undefined && r.format !== 'ext4-image') issue('manifest', 'only for format: ext4-image (a tarball has no manifest)');
+    if (r.format === undefined && /\.(ext4|img)(\.zst)?$/.test(r.url)) {
+      issue('format', 'required for a filesystem image: format: ext4-image (or tar.zst, tar.gz, tar for a tarball)');
+    }
   })
   .transform((r) => ({ ...r, format: r.format ?? inferImageFormat(r.url) }));
 
