@@ -3,6 +3,7 @@
 import type { Profile } from '../lib/profile.js';
 import type { SlotFacts } from '../lib/contract.js';
 import { OWN_MOUNTS } from '../lib/layout.js';
+import { keepAlive } from './progress.js';
 import { SshHost, targetFromProfile, withHost, type ExecOptions } from './ssh.js';
 
 /** Where we mount other slots on the host. /run is a tmpfs: nothing of ours survives a reboot. */
@@ -10,8 +11,12 @@ export const RUN_DIR = OWN_MOUNTS;
 export const SPARE_MNT = `${RUN_DIR}/spare`;
 export const OTHER_MNT = `${RUN_DIR}/other`;
 
+/**
+ * Runs `fn` over the profile's pooled connection, heartbeating while it runs: every activity
+ * that reaches the host this way can carry a heartbeat timeout (workflows/activity-options.ts).
+ */
 export function onHost<T>(profile: Profile, fn: (h: SshHost) => Promise<T>): Promise<T> {
-  return withHost(targetFromProfile(profile), fn);
+  return keepAlive(() => withHost(targetFromProfile(profile), fn));
 }
 
 /** Runs trusted script text with quoted positional args; returns stdout (throws on non-zero exit). */

@@ -141,7 +141,15 @@ export async function expireRunningAttempt(
   activityType: keyof HostActivities,
 ): Promise<temporal.api.failure.v1.IFailure | null | undefined> {
   const pending = async () => (await handle.describe()).raw.pendingActivities ?? [];
-  const running = await eventually(async () => (await pending()).find((a) => a.activityType?.name === activityType && a.state === STARTED), 10_000, 50);
+  // Already timed out by its heartbeat timeout (the worker died a while ago): a retry waits for a
+  // worker, or the activity is no longer pending (not retried).
+  const running = await eventually(async () => {
+    const a = (await pending()).find((p) => p.activityType?.name === activityType);
+    if (!a) return (await timedOutFailure(handle, activityType)) ? { gone: true as const } : undefined;
+    return a.state === STARTED || (a.attempt ?? 1) > 1 ? a : undefined;
+  }, 10_000, 50);
+  if ('gone' in running) return timedOutFailure(handle, activityType);
+  if (running.state !== STARTED) return running.lastFailure;
   const id = running.activityId!;
   const attempt = running.attempt ?? 1;
   const { runId } = await handle.describe();
@@ -167,8 +175,27 @@ export async function expireRunningAttempt(
     return failure;
   }
   // No retry: the attempt's failure is the activity's, in its ActivityTaskTimedOut event.
+  return timedOutFailure(handle, activityType);
+}
+
+/** The failure in the ActivityTaskTimedOut event of `activityType` (the last one), if any. */
+async function timedOutFailure(handle: WorkflowHandle, activityType: keyof HostActivities): Promise<temporal.api.failure.v1.IFailure | null | undefined> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const scheduledId = events.find((e) => e.activityTaskScheduledEventAttributes?.activityId === id)?.eventId;
-  return events.find((e) => e.activityTaskTimedOutEventAttributes && String(e.activityTaskTimedOutEventAttributes.scheduledEventId) === String(scheduledId))
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((e) => String(e.eventId)));
+  return events.filter((e) => e.activityTaskTimedOutEventAttributes && scheduled.has(String(e.activityTaskTimedOutEventAttributes.scheduledEventId))).at(-1)
     ?.activityTaskTimedOutEventAttributes?.failure;
+}
+
+/**
+ * From the finished run's history, the failure that ended the first attempt of `activityType`
+ * that did not complete: the retry's last failure (its ActivityTaskStarted event), or, when the
+ * activity was not retried, its ActivityTaskTimedOut event's.
+ */
+export async function killedAttemptFailure(handle: WorkflowHandle, activityType: keyof HostActivities): Promise<temporal.api.failure.v1.IFailure | null | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((e) => String(e.eventId)));
+  const retried = events
+    .map((e) => e.activityTaskStartedEventAttributes)
+    .find((a) => a && scheduled.has(String(a.scheduledEventId)) && (a.attempt ?? 1) > 1);
+  return retried ? retried.lastFailure : timedOutFailure(handle, activityType);
 }

@@ -11,8 +11,10 @@
 // The points share one child worker process (a process start costs seconds of CPU) and one
 // take-over worker, each with its own host and workflow: beforeAll drives every run to its point,
 // kills the child once all are there, has the server time out each killed attempt
-// (expireRunningAttempt: the runbook's own timeouts are minutes long), starts worker-2 and
-// collects how each run ended; the rows check the outcomes.
+// (expireRunningAttempt: the runbook's start-to-close timeouts are minutes long) — except for the
+// rows marked `byHeartbeat`, whose attempts the server gives up on by itself, through the
+// activity's own heartbeat timeout (30 s) — starts worker-2 and collects how each run ended; the
+// rows check the outcomes.
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,7 +24,7 @@ import { approveUpdate, rejectUpdate, startOptions, statusQuery, type RollbackIn
 import { rollbackHost, upgradeHost } from '../../workflows/index.js';
 import { hangMarker, type FakeHostScript, type HangPoint } from '../helpers/fake-host.js';
 import { PersistentFakeHost, readPersistedHost, type FleetHost, type PersistedHost } from '../helpers/fake-worker-process.js';
-import { KillHarness, bounded, callsOf, expireRunningAttempt, waitForHang, workflowTaskIdentities } from '../helpers/kill-harness.js';
+import { KillHarness, bounded, callsOf, expireRunningAttempt, killedAttemptFailure, waitForHang, workflowTaskIdentities } from '../helpers/kill-harness.js';
 import { eventually, fakeProfile, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
 
 let env: WorkflowEnv;
@@ -54,6 +56,11 @@ interface KillPoint {
   effects: string[];
   /** The calls of the activity killed at `at`: which worker, which attempt. */
   calls?: Attempts;
+  /**
+   * Nothing forces the killed attempt's end: the server notices the dead worker through the
+   * activity's heartbeat timeout alone, long before its start-to-close timeout.
+   */
+  byHeartbeat?: true;
 }
 
 // The changes an upgrade from slot a to slot b makes, in order.
@@ -98,6 +105,7 @@ const POINTS: KillPoint[] = [
   {
     name: 'mid carryConfig (carried, not reported)',
     at: { activity: 'carryConfig', when: 'after' },
+    byHeartbeat: true,
     end: 'committed',
     effects: ['mkfs b', 'install b', 'carry a→b', 'carry a→b', 'boot entry b', ...TRIAL, 'commit b'],
     calls: RETRIED,
@@ -106,6 +114,7 @@ const POINTS: KillPoint[] = [
   {
     name: 'mid addBootEntry (GRUB changed, not reported)',
     at: { activity: 'addBootEntry', when: 'after' },
+    byHeartbeat: true,
     end: 'committed',
     effects: [...PREPARED, 'boot entry b', ...TRIAL, 'commit b'],
     calls: RETRIED,
@@ -115,6 +124,7 @@ const POINTS: KillPoint[] = [
   {
     name: 'mid finalSync (synced, not reported)',
     at: { activity: 'finalSync', when: 'after' },
+    byHeartbeat: true,
     end: 'committed',
     effects: [...PREPARED, 'final sync a→b', ...TRIAL, 'commit b'],
     calls: RETRIED,
@@ -129,6 +139,7 @@ const POINTS: KillPoint[] = [
   {
     name: 'trialBoot issued the reboot, not reported: never retried; the host is brought back over SSH',
     at: { activity: 'trialBoot', when: 'after' },
+    byHeartbeat: true,
     end: 'rolled-back',
     effects: [...PREPARED, ...TRIAL, ...BACK_OVER_SSH],
     calls: ONCE,
@@ -210,6 +221,7 @@ const POINTS: KillPoint[] = [
   {
     name: 'rolled back over SSH: the compensation restored GRUB, not reported',
     at: { activity: 'removeBootEntry', when: 'after' },
+    byHeartbeat: true,
     script: HEALTH_FAILS_ON_B,
     end: 'rolled-back',
     effects: [...PREPARED, ...TRIAL, ...BACK_OVER_SSH, 'boot entry removed'],
@@ -230,6 +242,7 @@ const POINTS: KillPoint[] = [
     name: 'rollbackHost mid carryBack (carried back, not reported)',
     workflow: 'rollbackHost',
     at: { activity: 'carryBack', when: 'after' },
+    byHeartbeat: true,
     input: { carryBack: true },
     end: 'committed',
     effects: ['carry back b→a', 'carry back b→a', 'one-time reboot → a', 'up on a', 'commit a'],
@@ -257,6 +270,7 @@ const POINTS: KillPoint[] = [
 const REBOOTS = /^(trial boot|trial kexec|one-time reboot|reboot|power reset|operator reset) →/;
 
 const START_TO_CLOSE = temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE;
+const HEARTBEAT = temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT;
 
 /** One point's run and what came of it. */
 interface Run {
@@ -365,7 +379,7 @@ beforeAll(async () => {
   await each(async (r) => {
     r.atKill = readPersistedHost(r.stateFile);
     const hang = hangOf(r.pt);
-    if (hang) r.killedAttempt = await expireRunningAttempt(env.client, r.handle!, hang.activity);
+    if (hang && !r.pt.byHeartbeat) r.killedAttempt = await expireRunningAttempt(env.client, r.handle!, hang.activity);
   }, AT_ONCE);
   const { fleet, worker } = await harness.takeOver(taskQueue, hosts(2), {
     maxConcurrentActivityTaskExecutions: AT_ONCE,
@@ -376,6 +390,8 @@ beforeAll(async () => {
       const { pt, handle } = r;
       if (pt.decide?.when === 'after-take-over') await decide(handle!, pt.decide.approved);
       r.result = (await bounded(handle!.result(), 90_000, 'the run after the take-over')) as UpgradeResult;
+      const hang = hangOf(pt);
+      if (hang && pt.byHeartbeat) r.killedAttempt = await killedAttemptFailure(handle!, hang.activity);
     }),
   );
   fleet.dispose();
@@ -416,8 +432,12 @@ describe('a worker killed at each point; a new worker finishes the run', () => {
     expect(await workflowTaskIdentities(handle)).toEqual(['worker-1', 'worker-2']);
     const hang = hangOf(pt);
     if (hang) {
-      // The killed attempt ended by its timeout; the activity's calls, by worker and attempt.
-      expect(r.killedAttempt?.timeoutFailureInfo?.timeoutType).toBe(START_TO_CLOSE);
+      // The killed attempt ended by a timeout: its heartbeat timeout where nothing forced it (the
+      // server noticed the dead worker by itself), else the forced start-to-close timeout (or the
+      // heartbeat timeout, if that came first). The activity's calls, by worker and attempt.
+      const timeout = r.killedAttempt?.timeoutFailureInfo?.timeoutType;
+      if (pt.byHeartbeat) expect(timeout, 'the killed attempt timed out by its heartbeat timeout').toBe(HEARTBEAT);
+      else expect([START_TO_CLOSE, HEARTBEAT]).toContain(timeout);
       expect(callsOf(s, hang.activity).map((c) => [c.by, c.attempt])).toEqual(pt.calls);
     }
   });
