@@ -151,7 +151,7 @@ systemd-run --quiet --on-active=1 --timer-property=AccuracySec=100ms systemctl "
 date +%s.%N
 `;
 
-async function issueReboot(h: SshHost, verb: 'reboot' | 'kexec', msg: string): Promise<{ issuedAt: number; hostIssuedAtS: number | null }> {
+export async function issueReboot(h: SshHost, verb: 'reboot' | 'kexec', msg: string): Promise<{ issuedAt: number; hostIssuedAtS: number | null }> {
   const out = await sh(h, ISSUE, [verb, msg]);
   const issuedAt = Date.now();
   const hostNow = Number(out.trim().split('\n').at(-1));

@@ -69,6 +69,9 @@ export interface VmHandle {
   sshPort: number;
   qmpSocket: string;
   serialLog: string;
+  /** How QEMU runs the guest, as decided at start (KVM probed, or TCG), and its vCPU count. */
+  accel: 'kvm' | 'tcg';
+  cpus: number;
   /** PID of the current QEMU process (changes when the supervisor restarts it). */
   readonly pid: number;
   readonly restarts: number;
@@ -416,6 +419,8 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
     sshPort,
     qmpSocket,
     serialLog,
+    accel: useKvm ? 'kvm' : 'tcg',
+    cpus,
     get pid() {
       return child?.pid ?? -1;
     },

@@ -1,0 +1,68 @@
+// Restarts measured exactly as the runbook measures its own: the reboot issued by the runbook's
+// own command (activities/boot.ts issueReboot), the first answer from the same comeback poll at
+// the same interval, then the same health checks; nothing else of ours in the loop. A plain
+// reboot goes through the firmware; a plain kexec loads the running kernel and skips it.
+import { checkHealth, pollComeback, probeOnce } from '../activities/health.js';
+import { issueReboot } from '../activities/boot.js';
+import { SshHost, targetFromProfile } from '../activities/ssh.js';
+import type { Profile } from '../lib/profile.js';
+import type { WorkflowStatus } from '../lib/workflow-api.js';
+
+/** Seconds from the reboot being issued to the first SSH answer of the new boot, and to healthy. */
+export interface RestartFigures {
+  firstAnswerS: number;
+  healthyS: number;
+}
+
+// The running kernel and initrd again, with the running command line (file-based load first,
+// as the runbook's trial kexec does).
+const KEXEC_SELF = `
+set -eu
+k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
+kexec -s -l "$k" --initrd="$i" --reuse-cmdline 2>/dev/null || kexec -l "$k" --initrd="$i" --reuse-cmdline
+[ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
+`;
+
+const RESTART_BOUND_MS = 10 * 60_000;
+
+export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): Promise<RestartFigures> {
+  const before = await probeOnce(profile);
+  if (!before.bootId) throw new Error(`plain ${verb}: the host does not answer before it: ${before.detail}`);
+  const h = await SshHost.connect(targetFromProfile(profile));
+  let issuedAt: number;
+  try {
+    if (verb === 'kexec') await h.script(KEXEC_SELF, [], { timeoutMs: 120_000 });
+    ({ issuedAt } = await issueReboot(h, verb, `benchmark: plain ${verb}`));
+  } finally {
+    h.close();
+  }
+  const giveUp = AbortSignal.timeout(RESTART_BOUND_MS);
+  const back = await pollComeback(profile, before.bootId, profile.timings.pollInterval, giveUp).catch((e: unknown) => {
+    throw giveUp.aborted ? new Error(`plain ${verb}: the host did not come back within ${RESTART_BOUND_MS / 60_000} min`) : e;
+  });
+  const health = await checkHealth(profile);
+  if (!health.ok) throw new Error(`plain ${verb}: unhealthy after it: ${health.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join(', ')}`);
+  return { firstAnswerS: (back.answeredAt - issuedAt) / 1000, healthyS: (health.checkedAt - issuedAt) / 1000 };
+}
+
+/** The same two figures from a committed upgrade's own record. */
+export function upgradeFigures(s: WorkflowStatus): RestartFigures {
+  const d = s.downtime;
+  if (!d) throw new Error(`upgrade ${s.state} without a downtime record`);
+  return { firstAnswerS: (d.answeredAt - d.issuedAt) / 1000, healthyS: d.downtimeMs / 1000 };
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+export const round = (x: number): number => Math.round(x * 100) / 100;
+
+/** Median, min and max of each figure over a set of restarts, rounded to 10 ms. */
+export function summarize(runs: RestartFigures[]) {
+  const of = (k: keyof RestartFigures) => {
+    const xs = runs.map((r) => r[k]);
+    return { median: round(median(xs)), min: round(Math.min(...xs)), max: round(Math.max(...xs)) };
+  };
+  return { n: runs.length, firstAnswerS: of('firstAnswerS'), healthyS: of('healthyS'), runs: runs.map((r) => [round(r.firstAnswerS), round(r.healthyS)]) };
+}
