@@ -343,7 +343,9 @@ export function campaignReport(input: CampaignReportInput): ReportModel {
   const used = new Set<Said>();
   for (const w of waves.filter((x) => x.approvedBy)) {
     const sent = messages
-      .filter((m) => m.name === 'approveWave' && m.by.by === w.approvedBy && !used.has(m) && (w.start === undefined || m.at <= w.start) && (m.by.wave === undefined || m.by.wave === w.number))
+      // The event is written once the workflow task that accepted it completes, a little after
+      // the wave starts on workflow time: the last such approval before the wave ended.
+      .filter((m) => m.name === 'approveWave' && m.by.by === w.approvedBy && !used.has(m) && (w.end === undefined || m.at <= w.end) && (m.by.wave === undefined || m.by.wave === w.number))
       .at(-1);
     if (sent) used.add(sent);
     approvals.push({

@@ -32,7 +32,7 @@ function hostileModel(): ReportModel {
   Object.assign(m, { name: HOSTILE[0], reason: HOSTILE[1], waitingFor: HOSTILE[2], requestedBy: HOSTILE[3], notices: [...HOSTILE], problems: [HOSTILE[4]] });
   Object.assign(run, { host: HOSTILE[0], reason: HOSTILE[1], notices: [...HOSTILE], requestedBy: HOSTILE[2], release: HOSTILE[3], state: HOSTILE[2], problems: [HOSTILE[1]] });
   run.phases[0]!.detail = HOSTILE[1];
-  run.phases[1]!.phase = HOSTILE[2];
+  run.phases[1]!.phase = HOSTILE[2]!;
   run.phases[2]!.outcome = HOSTILE[3];
   for (const a of m.approvals) Object.assign(a, { who: HOSTILE[0], identity: HOSTILE[1], reason: HOSTILE[3], what: HOSTILE[4], via: HOSTILE[2] });
   m.waves = [{ number: 1, round: 1, hosts: [HOSTILE[0]!, HOSTILE[1]!], state: HOSTILE[2]!, approvedBy: HOSTILE[3]!, failed: [HOSTILE[4]!] }];
