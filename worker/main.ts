@@ -4,6 +4,7 @@
 //                         see lib/temporal-connection.ts, where the CLI's flags for them are listed too)
 //   AB_UPGRADE_TASK_QUEUE (default "ab-upgrade")
 //   AB_UPGRADE_CODEC_KEY  (unset: payloads in clear) key files of the payload codec, see lib/codec.ts
+//   AB_UPGRADE_METRICS    (unset: off) <ip>:<port> of the Prometheus endpoint, see worker/metrics.ts
 // SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
 // Workflows in flight are durable: another worker (or this one restarted) carries them on.
 //
@@ -16,12 +17,15 @@ import { createActivities } from '../activities/index.js';
 import { codecDataConverter, configuredCodec } from '../lib/codec.js';
 import { configuredConnection, connectionError, connectionOptions, type TemporalConnection } from '../lib/temporal-connection.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
+import { installMetricsRuntime, metricsAddress } from './metrics.js';
 import { createWorker } from './worker.js';
 
 export interface RunWorkerOptions {
   /** Default: configuredConnection() (the CLI's flags, else the environment). */
   connection?: TemporalConnection;
   taskQueue?: string;
+  /** The Prometheus scrape address (`--metrics`); default AB_UPGRADE_METRICS, else off. */
+  metrics?: string;
 }
 
 /** Runs a worker until SIGINT/SIGTERM; resolves once it has shut down gracefully. */
@@ -31,6 +35,9 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
   const taskQueue = o.taskQueue ?? process.env.AB_UPGRADE_TASK_QUEUE ?? TASK_QUEUE;
   // Read before connecting, so a bad key file is reported before anything else happens.
   const codec = configuredCodec();
+  // Before connecting: the connection would create a Runtime without the endpoint.
+  const metrics = metricsAddress(o.metrics);
+  if (metrics) installMetricsRuntime(metrics);
 
   const connection = await NativeConnection.connect(connectionOptions(target)).catch(async (e: unknown) => {
     throw await connectionError(target, e);
@@ -48,7 +55,8 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
       },
     });
     const payloads = codec ? `payloads encrypted with codec key ${codec.currentKeyId}` : 'payloads in clear';
-    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads} (Ctrl-C stops)`);
+    const scrape = metrics ? `, metrics on http://${metrics}/metrics` : '';
+    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads}${scrape} (Ctrl-C stops)`);
     // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
     // handlers only say so (and cover a Runtime configured without shutdown signals).
     const onSignal = (sig: NodeJS.Signals) => {

@@ -14,6 +14,7 @@ import type {
   WorkflowStatus,
   WorkflowType,
 } from '../lib/workflow-api.js';
+import { recordDowntime, recordOutcome, recordPhase } from '../lib/metrics-workflow.js';
 import { describeError } from './describe.js';
 
 export const nowIso = (): string => new Date().toISOString();
@@ -70,6 +71,7 @@ export class HostRun {
     rec.endedAt = nowIso();
     rec.outcome = outcome;
     if (detail !== undefined) rec.detail = detail;
+    recordPhase(rec);
   }
 
   notice(text: string): void {
@@ -82,6 +84,7 @@ export class HostRun {
     const changed = this.status.state !== state;
     this.status.state = state;
     this.status.waitingFor = waitingFor;
+    if (changed && state === 'awaiting-operator') recordOutcome(state);
     if (changed) this.reportToParent();
   }
 
@@ -92,6 +95,8 @@ export class HostRun {
     if (reason !== undefined) this.status.reason = reason;
     this.status.phase = 'done';
     this.status.endedAt = nowIso();
+    recordOutcome(state);
+    if (this.status.downtime) recordDowntime(this.status.downtime.downtimeMs);
     return this.status;
   }
 

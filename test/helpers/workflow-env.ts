@@ -5,20 +5,23 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type RuntimeOptions, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { parseProfile, type Profile, type ProfileInput } from '../../lib/profile.js';
 import { createWorker, workflowsPath } from '../../worker/worker.js';
 import { FakeHost, type FakeHostScript } from './fake-host.js';
-import { clearSecrets, RecordingLogger, scanForSecrets, type ScanReport } from './secret-scan.js';
+import { clearSecrets, RecordingLogger, scanForSecrets, type ScanReport, type WorkerLog } from './secret-scan.js';
 
 let workerLog: RecordingLogger | undefined;
-/** Installs the Runtime once per process: logs at ERROR (TEMPORAL_TEST_LOG), every entry recorded for the secret scan. */
-function quietRuntime(): void {
+/**
+ * Installs the Runtime once per process: logs at ERROR (TEMPORAL_TEST_LOG), every entry recorded
+ * for the secret scan; `telemetry` adds e.g. a metrics endpoint (worker/metrics.ts).
+ */
+function quietRuntime(telemetry: Pick<RuntimeOptions, 'telemetryOptions'> = {}): void {
   if (workerLog) return;
   workerLog = new RecordingLogger(new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR'));
   try {
-    Runtime.install({ logger: workerLog });
+    Runtime.install({ logger: workerLog, ...telemetry });
   } catch {
     // already installed in this process
   }
@@ -32,8 +35,10 @@ export interface WorkflowEnv {
   bundle: WorkflowBundle;
   /** The data converter of this file's client and workers (undefined: the SDK's default). */
   dataConverter?: DataConverter;
-  /** The secret scan of everything since setup: histories (decrypted with the client's codec) and the worker log. */
+  /** The secret scan of everything since setup: histories (decrypted with the client's codec) and the worker logs. */
   scanSecrets(): Promise<ScanReport>;
+  /** Adds a worker process's output (stdout and stderr) to the secret scan. */
+  addWorkerLog(log: WorkerLog): void;
   /** Runs the secret scan (throws on a finding), then disconnects. */
   close(): Promise<void>;
 }
@@ -43,8 +48,8 @@ export interface WorkflowEnv {
  * (e.g. lib/codec.ts's), the client and fakeWorker's workers use it and the bundle gets its
  * failure converter.
  */
-export async function setupWorkflowEnv(o: { dataConverter?: DataConverter } = {}): Promise<WorkflowEnv> {
-  quietRuntime();
+export async function setupWorkflowEnv(o: { dataConverter?: DataConverter; runtime?: Pick<RuntimeOptions, 'telemetryOptions'> } = {}): Promise<WorkflowEnv> {
+  quietRuntime(o.runtime);
   const since = new Date();
   const address = inject('temporalAddress') ?? process.env.TEMPORAL_TEST_ADDRESS;
   if (!address) throw new Error('no Temporal server: run through vitest.config.ts (globalSetup test/helpers/temporal.ts)');
@@ -60,7 +65,8 @@ export async function setupWorkflowEnv(o: { dataConverter?: DataConverter } = {}
     }),
   ]);
   const client = new Client({ connection: clientConnection, namespace: 'default', ...(dataConverter ? { dataConverter } : {}) });
-  const scanSecrets = () => scanForSecrets(client, since, workerLog?.lines ?? []);
+  const processLogs: WorkerLog[] = [];
+  const scanSecrets = () => scanForSecrets(client, since, workerLog?.lines ?? [], processLogs);
   return {
     address,
     client,
@@ -68,6 +74,7 @@ export async function setupWorkflowEnv(o: { dataConverter?: DataConverter } = {}
     bundle,
     ...(dataConverter ? { dataConverter } : {}),
     scanSecrets,
+    addWorkerLog: (log) => void processLogs.push(log),
     async close() {
       try {
         const { findings } = await scanSecrets();
