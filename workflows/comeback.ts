@@ -1,12 +1,13 @@
 // The comeback watch after a reboot: the heartbeating `awaitComeback` poll races a workflow
 // timer, and says how it ended: the host came back, the deadline passed (the poll is then
-// cancelled), or the poll failed for good before the deadline.
-import { CancellationScope, isCancellation, sleep } from '@temporalio/workflow';
-import type { ComebackResult, SlotName } from '../lib/contract.js';
+// cancelled), or the poll failed for good before the deadline — at once when the host answers
+// with another SSH host key than the pinned one (a HostKeyMismatch failure, never retried).
+import { CancellationScope, isCancellation, patched, sleep } from '@temporalio/workflow';
+import { FailureTypes, type ComebackResult, type SlotName } from '../lib/contract.js';
 import { formatDurationMs } from '../lib/duration.js';
 import type { Profile } from '../lib/profile.js';
 import type { Activities } from './activity-options.js';
-import { describeError } from './describe.js';
+import { describeError, failureType } from './describe.js';
 import type { HostRun } from './host-run.js';
 
 export type Comeback =
@@ -17,6 +18,11 @@ export type Comeback =
       reason: string;
       /** Epoch ms when the host's time to come back is up (the watch gave up before). */
       deadlineAt: number;
+      /**
+       * The host answered with another SSH host key than the pinned one: a definite answer (it
+       * is up, and not to be trusted), so nothing waits for the rest of the deadline.
+       */
+      hostKeyChanged: boolean;
     };
 
 /**
@@ -39,6 +45,7 @@ export async function watchComeback(
   // but give the host at least a couple of polls even if the worker was away for a while.
   const elapsed = Math.max(0, Date.now() - issuedAt);
   const timerMs = Math.min(deadlineMs, Math.max(deadlineMs - elapsed, 2 * t.pollInterval, 1000));
+  rec.deadlineAt = new Date(Date.now() + timerMs).toISOString();
 
   const pollScope = new CancellationScope();
   const timerScope = new CancellationScope();
@@ -67,7 +74,8 @@ export async function watchComeback(
     const reason = describeError(first.err);
     run.end(rec, 'failed', reason);
     run.notice(`${name} failed: ${reason}`);
-    return { kind: 'failed', reason, deadlineAt: issuedAt + deadlineMs };
+    const hostKeyChanged = failureType(first.err) === FailureTypes.HostKeyMismatch;
+    return { kind: 'failed', reason, deadlineAt: issuedAt + deadlineMs, hostKeyChanged };
   }
   const back = first.r;
   run.end(
@@ -90,10 +98,13 @@ export function comebackMissed(slot: SlotName, deadlineMs: number, c: Exclude<Co
 
 /**
  * After a watch that failed before its deadline, the rest of that deadline: the host may still
- * be booting, and nothing should reset it before its time is up.
+ * be booting, and nothing should reset it before its time is up. Not after a changed host key:
+ * that host has booted, and waiting only keeps it up with keys nobody trusts. (Runs recorded
+ * before this rule waited, hence the patch marker.)
  */
 export async function waitOutDeadline(c: Comeback | undefined): Promise<void> {
   if (c?.kind !== 'failed') return;
+  if (c.hostKeyChanged && patched('hostkey-comeback-no-wait')) return;
   const rest = c.deadlineAt - Date.now();
   if (rest > 0) await sleep(rest);
 }

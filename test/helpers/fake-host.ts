@@ -26,6 +26,10 @@ import {
   type TrialBootResult,
 } from '../../lib/contract.js';
 import type { Profile } from '../../lib/profile.js';
+import { HostKeyMismatchError } from '../../activities/ssh.js';
+
+/** The SSH host key a slot listed in FakeHostScript.newHostKeyOn presents. */
+export const FAKE_NEW_HOST_KEY = 'SHA256:bmV3IGhvc3Qga2V5IG9mIHRoZSBuZXcgc2xvdCEhIQ';
 
 export interface FakeHostScript {
   /** How long a reboot takes until the host answers again (default 300 ms). */
@@ -44,6 +48,12 @@ export interface FakeHostScript {
   installDelayMs?: number;
   /** The one-time boot entry does not take: the trial boot lands on the default slot. */
   trialBootFallsBack?: boolean;
+  /**
+   * Booted into these slots, the host presents FAKE_NEW_HOST_KEY instead of the pinned key: every
+   * call that reaches it over SSH (the comeback poll and the probe included) fails with a
+   * non-retryable HostKeyMismatch, worded as the real activities word it.
+   */
+  newHostKeyOn?: SlotName[];
   /** measureHostDowntime throws. */
   measureFails?: boolean;
   /** measureHostDowntime takes this long before it answers. */
@@ -199,8 +209,16 @@ export class FakeHost {
     return new Promise<never>(() => undefined);
   }
 
-  private needUp(): void {
+  private needUp(profile?: Profile): void {
     if (!this.up) throw ApplicationFailure.retryable('ssh: connect to host 192.0.2.10 port 22: No route to host', 'SshConnectError' /* as activities/ssh.ts names it */);
+    this.checkHostKey(profile);
+  }
+
+  /** The key check of every SSH connection: a slot with new keys is refused, never trusted. */
+  private checkHostKey(profile?: Profile): void {
+    if (!this.script.newHostKeyOn?.includes(this.running)) return;
+    const e = new HostKeyMismatchError(`${profile?.host ?? '192.0.2.10'}:${profile?.port ?? 22}`, FAKE_NEW_HOST_KEY, profile?.hostKey ?? 'the pinned key');
+    throw ApplicationFailure.create({ message: e.message, type: FailureTypes.HostKeyMismatch, nonRetryable: true });
   }
 
   private facts(): HostFacts {
@@ -340,10 +358,11 @@ export class FakeHost {
         this.reboot('trial boot', this.grubNext());
         return { mode: 'firmware', issuedAt, bootIdBefore };
       }),
-      awaitComeback: rec('awaitComeback', async (_p, bootIdBefore, pollIntervalMs): Promise<ComebackResult> => {
+      awaitComeback: rec('awaitComeback', async (profile, bootIdBefore, pollIntervalMs): Promise<ComebackResult> => {
         const ctx = Context.current();
         for (let probes = 1; ; probes++) {
           if (this.up && this.bootId !== bootIdBefore) {
+            this.checkHostKey(profile);
             return { bootId: this.bootId, slot: this.running, rootDevice: DEVICES[this.running], answeredAt: Date.now(), probes };
           }
           this.beat(ctx, { probes });
@@ -367,11 +386,11 @@ export class FakeHost {
         this.defaultSlot = slot;
         this.effects.push(`commit ${slot}`);
       }),
-      probeHost: rec('probeHost', async (): Promise<ProbeResult> =>
-        this.up
-          ? { reachable: true, bootId: this.bootId, slot: this.running, detail: 'ok' }
-          : { reachable: false, bootId: null, slot: null, detail: 'connect timed out' },
-      ),
+      probeHost: rec('probeHost', async (profile: Profile): Promise<ProbeResult> => {
+        if (!this.up) return { reachable: false, bootId: null, slot: null, detail: 'connect timed out' };
+        this.checkHostKey(profile);
+        return { reachable: true, bootId: this.bootId, slot: this.running, detail: 'ok' };
+      }),
       rebootToSlot: rec('rebootToSlot', async (_p, _f, slot, oneTime): Promise<TrialBootResult> => {
         this.needUp();
         const bootIdBefore = this.bootId;

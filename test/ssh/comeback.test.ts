@@ -1,11 +1,17 @@
 // awaitComeback against a real sshd behind a "booting host" gate: until the gate opens, it
 // accepts TCP connections and never answers (what QEMU's port forward, or a NAT in front of
 // a booting host, does before sshd is up). Probes must not queue behind those hung connections.
+import { execFileSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitComeback, pollComeback, probeOnce } from '../../activities/health.js';
+import { createActivities } from '../../activities/index.js';
+import { FailureTypes } from '../../lib/contract.js';
 import { closeAllHosts, SshHost } from '../../activities/ssh.js';
 import { freePort } from '../../lib/free-port.js';
 import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -155,5 +161,46 @@ describe('awaitComeback', () => {
     for (let i = 0; i < 3; i++) (await SshHost.connect(sshd.target(), { signal: shared.signal })).close();
     await expect(SshHost.connect(sshd.target({ port: await freePort() }), { signal: shared.signal })).rejects.toThrow();
     expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('a host that comes back with another SSH host key than the pinned one', () => {
+  /** The activity's rejection, as the worker would report it to the server. */
+  const failureOf = async (p: Promise<unknown>): Promise<ApplicationFailure> => {
+    const e = await p.then(
+      () => new Error('expected the activity to fail'),
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(ApplicationFailure);
+    return e as ApplicationFailure;
+  };
+
+  it('the comeback poll and the probe fail at once, non-retryably, naming the key it presented', { timeout: T }, async () => {
+    // Pinned: a key this sshd does not have, as a key line (only its type is offered) and as a
+    // fingerprint (every type is offered).
+    const dir = mkdtempSync(join(tmpdir(), 'ab-hostkey-'));
+    try {
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'other')]);
+      const otherLine = readFileSync(join(dir, 'other.pub'), 'utf8').trim();
+      const acts = createActivities();
+      for (const hostKey of [otherLine, `SHA256:${'A'.repeat(43)}`]) {
+        const profile = sshdProfile(sshd, { hostKey });
+        const started = Date.now();
+        const poll = await failureOf(acts.awaitComeback(profile, 'boot-before-the-reboot', 200));
+        expect(poll.type).toBe(FailureTypes.HostKeyMismatch);
+        expect(poll.nonRetryable).toBe(true);
+        expect(poll.message).toContain(`the server presented ${sshd.hostKeyFingerprint}`);
+        expect(poll.message).toMatch(/^Host key verification failed for 127\.0\.0\.1:\d+: .*Refusing to connect/);
+        // Ended by the first answer, not by polling on (a poll that did not stop would run until cancelled).
+        expect(Date.now() - started).toBeLessThan(T / 2);
+
+        const probe = await failureOf(acts.probeHost(profile));
+        expect(probe.type).toBe(FailureTypes.HostKeyMismatch);
+        expect(probe.nonRetryable).toBe(true);
+        expect(probe.message).toContain(sshd.hostKeyFingerprint);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
