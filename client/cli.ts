@@ -24,7 +24,7 @@ import { campaignCommand } from './campaign.js';
 import { loadProfile } from './profile-file.js';
 import type { InventoryOptions } from './campaign-file.js';
 import { loadInventoryProfiles, withInventoryOptions } from './inventory-file.js';
-import { profileSummary } from '../lib/profile-summary.js';
+import { DEFAULT_PLAN_PARALLEL, parseParallel, planFleet, type CheckRelease, type HostPlan } from './plan-fleet.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
 import { addConnectionFlags, connectClient, hostStatus, lastProfile } from './temporal.js';
 import { access } from 'node:fs/promises';
@@ -39,9 +39,9 @@ class CliError extends Error {
 }
 
 /** `plan`: read-only facts, the plan and its pre-flight report; not ok when inspect refuses or an inhibitor is found. */
-export async function planHost(profile: Profile): Promise<{ text: string; ok: boolean; json: unknown }> {
+export async function planHost(profile: Profile, checkReleaseOf: CheckRelease = checkRelease): Promise<HostPlan> {
   // On the controller, alongside the host's inspection: the image's signature (or sha256), as the install checks it.
-  const releaseCheck = checkRelease(profile.release);
+  const releaseCheck = checkReleaseOf(profile.release);
   const h = await SshHost.connect(targetFromProfile(profile)).catch(async (e: unknown) => {
     await releaseCheck;
     throw e;
@@ -142,9 +142,17 @@ export function buildCli(): Command {
     .command('plan [profile]')
     .description('inspect the host read-only and print exactly what an upgrade would do and every reason it would fail (writes nothing; exits 1 on an inhibitor)')
     .option('--json', 'machine-readable output'), 'to plan each of its hosts instead of one profile file')
-    .action(async (file: string | undefined, o: { json?: boolean } & InventoryOptions) => {
+    .option('--parallel <n>', `with --inventory: hosts planned at once (default ${DEFAULT_PLAN_PARALLEL}, like Ansible's forks); output stays in inventory order`)
+    .action(async (file: string | undefined, o: { json?: boolean; parallel?: string } & InventoryOptions) => {
       if ((file === undefined) === (o.inventory === undefined)) throw new CliError('give a profile file or --inventory (not both)', 2);
       if (o.inventory === undefined && (o.template !== undefined || o.limit !== undefined)) throw new CliError('--template and --limit go with --inventory', 2);
+      if (o.inventory === undefined && o.parallel !== undefined) throw new CliError('--parallel goes with --inventory', 2);
+      let parallel: number;
+      try {
+        parallel = parseParallel(o.parallel);
+      } catch (e) {
+        throw new CliError((e as Error).message, 2);
+      }
       if (o.inventory === undefined) {
         const plan = await planHost(await loadProfile(file!));
         console.log(o.json ? JSON.stringify(plan.json, null, 2) : plan.text);
@@ -152,16 +160,8 @@ export function buildCli(): Command {
         return;
       }
       const profiles = await loadInventoryProfiles({ inventory: o.inventory, template: o.template, limit: o.limit });
-      const all: unknown[] = [];
-      for (const profile of profiles) {
-        if (!o.json) console.log(['', ...profileSummary(profile)].join('\n'));
-        // One unreachable host does not hide the plans of the others.
-        const plan = await planHost(profile).catch((e: unknown) => ({ ok: false, text: `${profile.name}: cannot plan: ${(e as Error).message}`, json: { error: (e as Error).message } }));
-        if (o.json) all.push({ host: profile.name, profile, ok: plan.ok, plan: plan.json });
-        else console.log(plan.text);
-        if (!plan.ok) process.exitCode = 1;
-      }
-      if (o.json) console.log(JSON.stringify(all, null, 2));
+      const ok = await planFleet(profiles, { parallel, json: !!o.json, planOne: planHost, print: (s) => console.log(s) });
+      if (!ok) process.exitCode = 1;
     });
 
   program

@@ -65,6 +65,22 @@ describe('plan --inventory', () => {
   });
 });
 
+describe('plan --parallel', () => {
+  it('is a whole number from 1 to 1000, with --inventory only; a bad value is exit 2 naming the option', async () => {
+    const inv = join(dir, 'one.ini');
+    writeFileSync(inv, `h1 ab_upgrade_hostKey=${FINGERPRINT}\n`);
+    for (const [value, why] of [['0', 'must be at least 1'], ['1001', 'must be at most 1000'], ['ten', 'must be a whole number'], ['2.5', 'must be a whole number'], ['', 'must be a whole number']]) {
+      const r = await run('plan', '--inventory', inv, '--template', template, '--parallel', value!);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(`ab-upgrade: --parallel: ${why} (hosts planned at once), not ${JSON.stringify(value)}`);
+      expect(r.out).toBe('');
+    }
+    const single = await run('plan', 'web-1.yaml', '--parallel', '4');
+    expect(single.code).toBe(2);
+    expect(single.err).toContain('--parallel goes with --inventory');
+  });
+});
+
 describe('the examples', () => {
   it('examples/inventory.example.ini on examples/template.example.yaml resolves every host', async () => {
     const example = (f: string) => new URL(`../../examples/${f}`, import.meta.url).pathname;
