@@ -105,16 +105,23 @@ const outputOptions = z
   .object({ html: z.string().min(1, 'must name the file to write').optional(), json: z.boolean().optional() })
   .refine((o) => o.html !== undefined || o.json, { message: 'give --html FILE (the page) or --json (the report model)', path: ['html'] });
 
-/** Writes the page (--html FILE) and/or prints the model (--json). */
-async function emit(model: ReportModel, raw: unknown): Promise<void> {
+type Outputs = z.output<typeof outputOptions>;
+
+/** The output options, checked before anything connects. */
+function outputs(raw: unknown): Outputs {
   const r = outputOptions.safeParse(raw);
   if (!r.success) throw new Error(formatZodIssues(r.error, '(options)').map((l) => `--${l}`).join('; '));
-  if (r.data.html !== undefined) {
-    await writeFile(r.data.html, renderReportHtml(model));
+  return r.data;
+}
+
+/** Writes the page (--html FILE) and/or prints the model (--json). */
+async function emit(model: ReportModel, o: Outputs): Promise<void> {
+  if (o.html !== undefined) {
+    await writeFile(o.html, renderReportHtml(model));
     const hosts = new Set(model.runs.map((x) => x.host)).size;
-    console.error(`wrote ${r.data.html}: ${model.kind} ${model.name} (${model.state}), ${hosts} host(s), ${model.runs.length} run(s)`);
+    console.error(`wrote ${o.html}: ${model.kind} ${model.name} (${model.state}), ${hosts} host(s), ${model.runs.length} run(s)`);
   }
-  if (r.data.json) console.log(JSON.stringify(model, null, 2));
+  if (o.json) console.log(JSON.stringify(model, null, 2));
 }
 
 const withOutputs = (c: Command) => c.option('--html <file>', 'write the report as one self-contained HTML page').option('--json', 'print the report model as JSON');
@@ -123,7 +130,10 @@ const withOutputs = (c: Command) => c.option('--html <file>', 'write the report 
 export function reportCommand(): Command {
   return withOutputs(
     new Command('report').argument('<host>').description("a report of the host's latest upgrade or rollback: timeline, downtime, failures, rollback, approvals"),
-  ).action(async (host: string, o: unknown) => emit(await hostReportFrom(await connectClient(), host), o));
+  ).action(async (host: string, raw: unknown) => {
+    const o = outputs(raw);
+    await emit(await hostReportFrom(await connectClient(), host), o);
+  });
 }
 
 /** `ab-upgrade campaign report <name>` */
@@ -132,5 +142,8 @@ export function campaignReportCommand(): Command {
     new Command('report')
       .argument('<name>', 'the campaign name (its latest run) or its workflow id')
       .description('a report of the campaign: per-host timeline, downtime, failures and rollbacks, who approved what'),
-  ).action(async (name: string, o: unknown) => emit(await campaignReportFrom(await connectClient(), name), o));
+  ).action(async (name: string, raw: unknown) => {
+    const o = outputs(raw);
+    await emit(await campaignReportFrom(await connectClient(), name), o);
+  });
 }

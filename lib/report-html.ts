@@ -264,7 +264,7 @@ const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2330;background:#fff;margin:24px auto;max-width:1200px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde2ea;padding-bottom:4px}h3{font-size:15px;margin:12px 0 4px}
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e6e9ef;vertical-align:top}
-th{background:#f3f5f8;font-weight:600}td.name{font-weight:600;word-break:break-all}td.reason{max-width:420px;word-break:break-word}
+th{background:#f3f5f8;font-weight:600}td.name{font-weight:600;overflow-wrap:break-word}td.reason{max-width:420px;word-break:break-word}
 .badge{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:#78909c}
 .badge.good{background:#2e7d32}.badge.warn{background:#ef6c00}.badge.bad{background:#c62828}.badge.wait{background:#f9a825;color:#222}.badge.run{background:#1565c0}.badge.grey{background:#78909c}
 .muted{color:#5f6b7a;font-size:12.5px}.facts{margin:4px 0}.facts b{font-weight:600}
