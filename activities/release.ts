@@ -183,9 +183,11 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
 async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage, format: ImageRelease['format'], target: string, lock: string): Promise<number> {
   let sent = 0;
   const bulk = await connectForBulk(h, profile);
+  // startedAt and at (this clock) let `status` tell the rate and the time left.
+  const startedAt = Date.now();
   try {
     await withHeartbeats(
-      () => ({ phase: 'stream', sent, total: verified.bytes }),
+      () => ({ phase: 'stream', sent, total: verified.bytes, startedAt, at: Date.now() }),
       receiveImage(bulk, verifiedStream(verified, (n) => (sent += n)), format, verified.sha256, target, lock),
     );
   } finally {

@@ -23,7 +23,7 @@ import {
   type CampaignState,
   type CampaignStatus,
 } from '../lib/campaign-api.js';
-import { formatCampaignStatus } from '../lib/format-campaign.js';
+import { formatCampaignCounts, formatCampaignStatus } from '../lib/format-campaign.js';
 import { loadCampaign, type InventoryOptions } from './campaign-file.js';
 import { AlreadyRunningError, me, taskQueue } from './follow.js';
 import { withInventoryOptions } from './inventory-file.js';
@@ -104,6 +104,7 @@ async function followCampaign(get: () => Promise<CampaignStatus>, print: (line: 
     const s = await get();
     const facts: [string, string][] = [
       ['state', `campaign ${s.state}${s.currentWave ? `, wave ${s.currentWave} of ${s.waves.length}` : ''}${s.waitingFor ? ` — ${s.waitingFor}` : ''}`],
+      ['counts', formatCampaignCounts(s)],
       ...s.hosts.map((h): [string, string] => [`host ${h.name}`, `  ${h.name}: ${h.state}${h.reason ? ` (${h.reason})` : ''}`]),
     ];
     for (const [key, text] of facts) if (seen.get(key) !== text) print(text), seen.set(key, text);

@@ -21,11 +21,15 @@ import {
 } from '../lib/workflow-api.js';
 import { labCommand } from '../lab/command.js';
 import { campaignCommand } from './campaign.js';
+import { campaignReportCommand, reportCommand } from './report.js';
+import { releaseCommand } from './release-build.js';
 import { loadProfile } from './profile-file.js';
 import type { InventoryOptions } from './campaign-file.js';
 import { loadInventoryProfiles, withInventoryOptions } from './inventory-file.js';
 import { DEFAULT_PLAN_PARALLEL, parseParallel, planFleet, type CheckRelease, type HostPlan } from './plan-fleet.js';
 import { AlreadyRunningError, follow, me, startHostWorkflow } from './follow.js';
+import { formatLiveStatus } from './progress-format.js';
+import { withLive } from './progress.js';
 import { addConnectionFlags, connectClient, hostStatus, lastProfile } from './temporal.js';
 import { access } from 'node:fs/promises';
 import { CODEC_KEY_ENV, configuredCodec } from '../lib/codec.js';
@@ -110,9 +114,10 @@ export function buildCli(): Command {
   program
     .command('worker')
     .description('run a worker: executes the upgrade workflows and their SSH activities')
-    .action(async () => {
+    .option('--metrics <ip:port>', 'serve Prometheus metrics at http://<ip:port>/metrics, e.g. 127.0.0.1:9464 (env AB_UPGRADE_METRICS; default off)')
+    .action(async (o: { metrics?: string }) => {
       const { runWorker } = await import('../worker/main.js');
-      await runWorker();
+      await runWorker({ metrics: o.metrics });
     });
 
   program
@@ -136,7 +141,9 @@ export function buildCli(): Command {
     });
 
   program.addCommand(labCommand());
-  program.addCommand(campaignCommand());
+  program.addCommand(campaignCommand().addCommand(campaignReportCommand()));
+  program.addCommand(reportCommand());
+  program.addCommand(releaseCommand());
 
   withInventoryOptions(program
     .command('plan [profile]')
@@ -176,7 +183,7 @@ export function buildCli(): Command {
       const handle = await startHostWorkflow(client, 'upgradeHost', profile, !!o.yes);
       console.log(`started ${hostWorkflowId(profile.name)} (run ${handle.firstExecutionRunId}); Web UI: http://127.0.0.1:8233/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}`);
       if (!o.follow) return;
-      const s = await follow(() => handle.query(statusQuery), console.log, false);
+      const s = await follow(async () => withLive(client, profile.name, await handle.query(statusQuery)), console.log, false);
       if (s.state === 'awaiting-approval') {
         console.log(`approve with: ab-upgrade approve ${profile.name}   (or reject with: ab-upgrade reject ${profile.name} --reason ...)`);
         return;
@@ -203,7 +210,7 @@ export function buildCli(): Command {
         }
         console.log(`${name}d ${host} (by ${o.by})`);
         if (o.follow) {
-          const s = await follow(() => handle.query(statusQuery), console.log);
+          const s = await follow(async () => withLive(client, host, await handle.query(statusQuery)), console.log);
           console.log(formatStatus(s));
           process.exitCode = exitFor(s);
         }
@@ -228,10 +235,12 @@ export function buildCli(): Command {
     .option('--follow', 'keep printing until the workflow ends')
     .action(async (host: string, o: { json?: boolean; follow?: boolean }) => {
       const client = await connectClient();
-      let s = await hostStatus(client, host);
-      if (!s) throw new CliError(`no upgrade or rollback has run for ${host}`);
-      if (o.follow && !isFinalState(s.state)) s = await follow(async () => (await hostStatus(client, host))!, console.log);
-      console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      const first = await hostStatus(client, host);
+      if (!first) throw new CliError(`no upgrade or rollback has run for ${host}`);
+      const live = async () => withLive(client, host, (await hostStatus(client, host))!);
+      // Running: with its pending activities' attempts, last errors and progress (client/progress.ts).
+      const s = isFinalState(first.state) ? first : o.follow ? await follow(live, console.log) : await withLive(client, host, first);
+      console.log(o.json ? JSON.stringify(s, null, 2) : formatLiveStatus(s));
       if (isFinalState(s.state)) process.exitCode = exitFor(s);
     });
 
@@ -248,7 +257,8 @@ export function buildCli(): Command {
       const handle = await startHostWorkflow(await connect(), 'rollbackHost', profile, !!o.yes, o.carryBack ? { carryBack: true } : {});
       console.log(`started rollback ${handle.workflowId}`);
       if (o.follow) {
-        const s = await follow(() => handle.query(statusQuery), console.log, false);
+        const client = await connect();
+        const s = await follow(async () => withLive(client, profile.name, await handle.query(statusQuery)), console.log, false);
         if (!isFinalState(s.state)) return void console.log(`approve with: ab-upgrade approve ${profile.name}`);
         console.log(formatStatus(s));
         process.exitCode = exitFor(s);

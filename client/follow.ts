@@ -4,6 +4,8 @@ import { userInfo } from 'node:os';
 import { formatPhase } from '../lib/format-status.js';
 import { hostWorkflowId, type Profile } from '../lib/profile.js';
 import { isFinalState, startOptions, statusQuery, TASK_QUEUE, WorkflowTypes, type WorkflowStatus } from '../lib/workflow-api.js';
+import { formatLive, liveKey, type LiveStatus } from './progress-format.js';
+import { withLive } from './progress.js';
 import { connectClient, hostStatus } from './temporal.js';
 
 export const me = () => process.env.AB_UPGRADE_USER ?? userInfo().username;
@@ -25,10 +27,15 @@ export async function startHostWorkflow(client: Client, type: keyof typeof Workf
   }
 }
 
-/** Prints timeline changes until the workflow ends (or, with untilFinal false, waits for a human). */
-export async function follow(getStatus: () => Promise<WorkflowStatus>, print: (line: string) => void, untilFinal = true): Promise<WorkflowStatus> {
+/**
+ * Prints timeline changes until the workflow ends (or, with untilFinal false, waits for a human),
+ * and what the running phase is doing when that changes (retries, install progress; see
+ * client/progress.ts for statuses that carry it).
+ */
+export async function follow<S extends LiveStatus>(getStatus: () => Promise<S>, print: (line: string) => void, untilFinal = true): Promise<S> {
   const seen = new Map<number, string>();
   let lastWait = '';
+  let lastLive = '';
   for (;;) {
     const s = await getStatus();
     s.timeline.forEach((p, i) => {
@@ -38,6 +45,9 @@ export async function follow(getStatus: () => Promise<WorkflowStatus>, print: (l
     });
     if (s.waitingFor && s.waitingFor !== lastWait) print(`waiting for: ${s.waitingFor}`);
     lastWait = s.waitingFor ?? '';
+    const live = liveKey(s);
+    if (live !== lastLive && !isFinalState(s.state)) formatLive(s, Date.now()).forEach((l) => print(`    ${l}`));
+    lastLive = live;
     if (isFinalState(s.state) || (!untilFinal && s.state.startsWith('awaiting'))) return s;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -48,6 +58,6 @@ export async function startUpgradeAndFollow(profile: Profile): Promise<WorkflowS
   const client = await connectClient();
   const handle = await startHostWorkflow(client, 'upgradeHost', profile, true);
   console.log(`started ${handle.workflowId}; phases:`);
-  await follow(() => handle.query(statusQuery), console.log);
+  await follow(async () => withLive(client, profile.name, await handle.query(statusQuery)), console.log);
   return (await hostStatus(client, profile.name))!;
 }

@@ -28,3 +28,12 @@ export function formatCampaignStatus(s: CampaignStatus): string {
 function formatHost(h: HostRecord): string {
   return `  ${h.name} ${h.state} (attempt ${h.attempts}, wave ${h.wave ?? '-'})${h.reason ? `: ${h.reason}` : ''}`;
 }
+
+/** "hosts: 3 committed, 1 running, 2 pending, 1 rolled-back (10 in all)", the states in a fixed order. */
+export function formatCampaignCounts(s: Pick<CampaignStatus, 'hosts'>): string {
+  const n = new Map<string, number>();
+  for (const h of s.hosts) n.set(h.state, (n.get(h.state) ?? 0) + 1);
+  const order = ['committed', 'running', 'pending', 'awaiting-operator', ...[...n.keys()].sort()];
+  const parts = [...new Set(order)].filter((st) => n.has(st)).map((st) => `${n.get(st)} ${st}`);
+  return `hosts: ${parts.join(', ') || 'none'} (${s.hosts.length} in all)`;
+}

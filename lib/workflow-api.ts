@@ -98,6 +98,8 @@ export interface PhaseRecord {
   endedAt?: string;
   outcome?: PhaseOutcome;
   detail?: string;
+  /** ISO 8601, workflow time: when a phase that waits gives up (the comeback watch, the approval). */
+  deadlineAt?: string;
 }
 
 export interface Downtime {

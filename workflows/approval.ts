@@ -17,6 +17,7 @@ export async function awaitApproval(run: HostRun, inbox: Pick<Inbox, 'awaitDecis
     return d;
   }
   const timeout = profile.timings.approvalTimeout;
+  rec.deadlineAt = new Date(Date.now() + timeout).toISOString();
   run.setState(
     'awaiting-approval',
     `approval to ${what} (within ${formatDurationMs(timeout)}): ` +
