@@ -62,9 +62,7 @@ test('one committed upgrade: the SDK metrics and ab-upgrade outcome, phase and d
   const samples = await eventually(async () => {
     const res = await fetch(scrapeUrl);
     expect(res.status).toBe(200);
-    const text = await res.text();
-    if (process.env.DEBUG_METRICS) console.log(text.split('\n').filter((l) => /ab_upgrade|workflow_completed/.test(l)).join('\n'));
-    const s = parseSamples(text);
+    const s = parseSamples(await res.text());
     return find(s, `${METRICS.downtime}_count`).length && find(s, 'temporal_workflow_completed').length ? s : undefined;
   }, 10_000);
 
