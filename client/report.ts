@@ -11,7 +11,7 @@ import { hostWorkflowId } from '../lib/profile.js';
 import { formatZodIssues } from '../lib/profile.js';
 import { readHistory, type HistoryFacts } from '../lib/report-history.js';
 import { renderReportHtml } from '../lib/report-html.js';
-import { campaignReport, hostReport, type ReportModel } from '../lib/report-model.js';
+import { campaignReport, hostReport, waitedForOperator, type ReportModel } from '../lib/report-model.js';
 import { statusQuery } from '../lib/workflow-api.js';
 import { campaignStatus, findCampaign } from './campaign.js';
 import { connectClient } from './temporal.js';
@@ -98,7 +98,18 @@ export async function campaignReportFrom(client: Client, nameOrId: string, now =
       if (s !== undefined) live.set(runId, s);
     }),
   );
-  return campaignReport({ status, histories, live, now });
+  // Who reset a host by hand is only in that host run's own history.
+  const runMessages = new Map<string, HistoryFacts['messages']>();
+  const waited = histories
+    .flatMap((h) => h.children)
+    .filter((c) => waitedForOperator(live.get(c.runId) ?? c.result));
+  await Promise.all(
+    waited.map(async (c) => {
+      const f = await historyFacts(client, c.workflowId, c.runId).catch(() => undefined);
+      if (f) runMessages.set(c.runId, f.messages);
+    }),
+  );
+  return campaignReport({ status, histories, live, runMessages, now });
 }
 
 const outputOptions = z

@@ -266,6 +266,12 @@ export function hostReport(input: { status: unknown; workflowId: string; runId?:
   };
 }
 
+/** Whether a host run's status shows it waited for an operator's hand reset (its history then names who). */
+export function waitedForOperator(status: unknown): boolean {
+  const c = check(hostStatusSchema, status, 'status');
+  return c.ok && c.value.timeline.some((p) => p.phase === 'rollback.awaitOperator');
+}
+
 export interface CampaignReportInput {
   /** The campaign's status: its result, or the live answer of its status query. */
   status: unknown;
@@ -273,6 +279,8 @@ export interface CampaignReportInput {
   histories: HistoryFacts[];
   /** Statuses of host runs the histories hold no result for (still running, or cancelled), by run id. */
   live: ReadonlyMap<string, unknown>;
+  /** Operators' messages to host runs, by run id (read for runs that waited for an operator). */
+  runMessages?: ReadonlyMap<string, OperatorMessage[]>;
   now: number;
 }
 
@@ -371,7 +379,10 @@ export function campaignReport(input: CampaignReportInput): ReportModel {
     const cancel = h.messages.find((m) => m.name === 'cancel');
     if (cancel) approvals.push({ at: cancel.at, who: cancel.identity ?? '?', what: `cancel campaign ${c.campaign}`, decision: 'cancel requested', via: 'cancel' });
   }
-  for (const [run, s] of statuses) approvals.push(...hostApprovals(run, s, []).filter((a) => a.via !== 'auto'));
+  for (const [run, s] of statuses) {
+    const sent = said(input.runMessages?.get(run.runId ?? '') ?? [], problems);
+    approvals.push(...hostApprovals(run, s, sent).filter((a) => a.via !== 'auto'));
+  }
   approvals.sort((a, b) => (a.at ?? Infinity) - (b.at ?? Infinity));
 
   const end = Date.parse(c.endedAt ?? '') || input.now;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { describe, expect, test } from 'vitest';
 import { readHistory, type HistoryFacts } from '../../lib/report-history.js';
-import { campaignReport, hostReport } from '../../lib/report-model.js';
+import { campaignReport, hostReport, waitedForOperator } from '../../lib/report-model.js';
 
 const HISTORIES = join(import.meta.dirname, '..', 'histories');
 const facts = (name: string): HistoryFacts =>
@@ -179,6 +179,19 @@ describe('campaign report', () => {
     expect(m.approvals).toContainEqual(expect.objectContaining({ who: 'dave', decision: 'pause', reason: 'lunch', identity: '7@ops' }));
     expect(m.approvals.map((a) => a.at)).toEqual([...m.approvals.map((a) => a.at)].sort((a, b) => a! - b!));
     expect(m.axis.start).toBeLessThanOrEqual(failed.startedAt);
+  });
+
+  test("a host reset by hand in a campaign: who said so comes from that run's own history", () => {
+    const f = facts('campaign-committed');
+    const operator = facts('upgrade-rolled-back-operator');
+    const child = f.children[0]!;
+    expect(waitedForOperator(child.result)).toBe(false);
+    expect(waitedForOperator(operator.result)).toBe(true);
+    // The first host's run, as if it had been the rollback that waited for erin.
+    const history: HistoryFacts = { ...f, children: [{ ...child, result: { ...(operator.result as object), host: child.workflowId.slice('ab-upgrade/'.length) } }, ...f.children.slice(1)] };
+    const m = campaignReport({ status: f.result, histories: [history], live: new Map(), runMessages: new Map([[child.runId, operator.messages]]), now: f.closedAt! });
+    expect(m.approvals).toContainEqual(expect.objectContaining({ who: 'erin', decision: 'recovered', identity: '30328@vm' }));
+    expect(m.runs[0]!.rolledBack).toBe(true);
   });
 
   test('a campaign status that does not check out is refused, naming the field', () => {
