@@ -1,5 +1,5 @@
 // `ab-upgrade status` while a phase is retried or streaming (client/progress.ts), through the real
-// CLI in this process against the dev server: a comeback poll that fails twice shows its attempt,
+// CLI in this process against the dev server: a comeback poll that fails three times shows its attempt,
 // its last error (redacted) and the comeback deadline in `status --json` and plain `status`; an
 // install's stream heartbeats show bytes, rate and ETA, in `status` and in `follow`.
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -47,7 +47,7 @@ test('a comeback poll that keeps failing: attempt, last error and the deadline i
     ...acts,
     // Retryable, as a refused SSH connection is; what a BMC URL with credentials would look like in it.
     awaitComeback: async (...args) => {
-      if (failures++ < 2) throw ApplicationFailure.retryable(`ssh: connect to host 192.0.2.10 port 22: Connection refused (via https://ops:${SECRET}@bmc.example/)`, 'SshConnectError');
+      if (failures++ < 3) throw ApplicationFailure.retryable(`ssh: connect to host 192.0.2.10 port 22: Connection refused (via https://ops:${SECRET}@bmc.example/)`, 'SshConnectError');
       return acts.awaitComeback(...args);
     },
   };
@@ -56,7 +56,7 @@ test('a comeback poll that keeps failing: attempt, last error and the deadline i
   try {
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(upgradeHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true, requestedBy: 'test' }] });
-      // The window: the 1 s and 2 s waits before attempts 2 and 3.
+      // The window: the 1, 2 and 4 s waits before attempts 2, 3 and 4 (a loaded machine is slow to ask).
       const { json, text } = await eventually(async () => {
         const json = JSON.parse((await cliStatus(profile.name, true)) || '{}') as LiveStatus;
         if (!json.activities?.some((a) => a.activity === 'awaitComeback' && a.attempt >= 2)) return undefined;
