@@ -1,5 +1,6 @@
 // `campaign report --html` end to end: a real campaign on the dev server over the fake fleet (one
-// host rolls back, a wave approved by an operator whose name and reason are hostile HTML), the
+// host rolls back, one waits for an operator's hand reset, a wave is approved by an operator whose
+// name and reason are hostile HTML), the
 // report read back from Temporal by the CLI's code, the page rendered by headless Chromium: the
 // screenshot must not be blank and the DOM must name every host, with the hostile text as text.
 // Chromium is required (CI installs it with scripts/setup.sh): without it this test fails.
@@ -13,6 +14,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { approveWaveUpdate, campaignStartOptions, campaignStatusQuery } from '../../lib/campaign-api.js';
 import { renderReportHtml } from '../../lib/report-html.js';
 import { campaignReportFrom, hostReportFrom } from '../../client/report.js';
+import { hostWorkflowId } from '../../lib/profile.js';
+import { hostRecoveredSignal, statusQuery } from '../../lib/workflow-api.js';
 import { fleetCampaign } from '../../workflows/index.js';
 import { FakeFleet } from '../helpers/fake-fleet.js';
 import { pixelStats, readPng } from '../helpers/png.js';
@@ -53,6 +56,7 @@ test('a campaign report renders in headless Chromium: not blank, every host name
 
   const fleet = new FakeFleet();
   const [canary, flaky, fine] = [fleet.add().profile, fleet.add({ healthFailsOn: ['b'] }).profile, fleet.add().profile];
+  const { profile: stuck, fake: stuckFake } = fleet.add({ hangOnBootInto: ['b'] }, { power: { driver: 'none' } });
   const taskQueue = uniqueName('tq');
   const name = uniqueName('campaign');
   const worker = await fakeWorker(env, fleet, taskQueue);
@@ -60,11 +64,15 @@ test('a campaign report renders in headless Chromium: not blank, every host name
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(fleetCampaign, {
         ...campaignStartOptions(name, taskQueue),
-        args: [{ name, profiles: fleet.profiles, waves: [1, 2], failureBudget: 1, approveEachWave: true, retryWithinMs: 500, requestedBy: 'tester' }],
+        args: [{ name, profiles: fleet.profiles, waves: [1, 3], failureBudget: 2, approveEachWave: true, retryWithinMs: 500, requestedBy: 'tester' }],
       });
       await eventually(async () => (await handle.query(campaignStatusQuery)).state === 'awaiting-approval');
       await handle.executeUpdate(approveWaveUpdate, { args: [{ by: BY, wave: 2, reason: REASON }] });
-      expect((await handle.result()).failures.hosts).toEqual([flaky.name]);
+      const stuckHandle = env.client.workflow.getHandle(hostWorkflowId(stuck.name));
+      await eventually(async () => (await stuckHandle.query(statusQuery)).state === 'awaiting-operator');
+      stuckFake.operatorReset();
+      await stuckHandle.signal(hostRecoveredSignal, { by: 'erin', note: 'power-cycled at the rack' });
+      expect((await handle.result()).failures.hosts.sort()).toEqual([flaky.name, stuck.name].sort());
     });
   } finally {
     fleet.dispose();
@@ -73,8 +81,9 @@ test('a campaign report renders in headless Chromium: not blank, every host name
   // Read back the way the CLI does, from the histories and statuses on the server.
   const model = await campaignReportFrom(env.client, name);
   expect(model.runs.map((r) => [r.host, r.wave, r.state]).sort()).toEqual(
-    [[canary.name, 1, 'committed'], [flaky.name, 2, 'rolled-back'], [fine.name, 2, 'committed']].sort(),
+    [[canary.name, 1, 'committed'], [flaky.name, 2, 'rolled-back'], [fine.name, 2, 'committed'], [stuck.name, 2, 'rolled-back']].sort(),
   );
+  expect(model.approvals).toContainEqual(expect.objectContaining({ who: 'erin', decision: 'recovered', reason: 'power-cycled at the rack', identity: expect.stringMatching(/^\d+@/) }));
   expect(model.approvals).toContainEqual(expect.objectContaining({ who: BY, reason: REASON, decision: 'approved', identity: expect.stringMatching(/^\d+@/) }));
   expect(model.runs.find((r) => r.host === flaky.name)!.downtime?.source).toBe('timeline');
   expect(model.runs.find((r) => r.host === fine.name)!.downtime?.source).toBe('measured');
@@ -88,13 +97,14 @@ test('a campaign report renders in headless Chromium: not blank, every host name
   expect(stats.colours, `distinct colours ${stats.colours}`).toBeGreaterThan(30);
   expect(stats.nonWhite / stats.pixels, `non-white share ${stats.nonWhite}/${stats.pixels}`).toBeGreaterThan(0.03);
 
-  for (const h of [canary, flaky, fine]) expect(dom).toContain(h.name);
+  for (const h of [canary, flaky, fine, stuck]) expect(dom).toContain(h.name);
   expect(dom).toMatch(/<svg class="timeline"/);
   // The hostile name and reason were parsed as text: no element came of them.
   expect(dom).not.toMatch(/<script|<img/i);
   expect(dom).toContain('&lt;script&gt;alert("by")&lt;/script&gt;');
   expect(dom).toContain('"&gt;&lt;img src=x onerror=alert(1)&gt; canary &amp; fine');
   expect(dom).toContain('health checks failed on slot b');
+  expect(dom).toContain('<code>rollback.awaitOperator</code>');
 
   // The host report of the rolled-back host, from its own history.
   const host = await hostReportFrom(env.client, flaky.name);
