@@ -34,6 +34,11 @@ export interface RunArgs {
   waves?: (number | string)[];
   failureBudget?: number | string;
   approveEachWave?: boolean;
+  /**
+   * Stop at the approval gate after this many waves (cancelling the campaign, which then has no
+   * host running) and report those waves only; needs approveEachWave.
+   */
+  stopAfterWave?: number;
 }
 
 export interface HostOutcome {
@@ -60,6 +65,11 @@ export interface RunFigures {
   hosts: number;
   scale: number;
   seed: number;
+  /** Waves run (all the campaign file plans, unless stopped after some). */
+  wavesRun: number;
+  wavesPlanned: number;
+  /** Hosts in the waves run. */
+  hostsRun: number;
   campaign: string;
   state: string;
   /** Start request → the last wave's end. */
@@ -130,6 +140,7 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
       // Long enough to be read after it ends; the campaign then closes by itself.
       retryWithin: '2s',
     });
+    if (a.stopAfterWave !== undefined && a.approveEachWave === false) throw new Error('stopAfterWave needs approveEachWave (it stops at the approval gate)');
     const spec = await loadCampaign(file);
     if (spec.profiles.length !== a.hosts) throw new Error(`the campaign file gave ${spec.profiles.length} hosts, not ${a.hosts}`);
 
@@ -180,6 +191,13 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
             return undefined;
           });
           if (!s) continue;
+          if (a.stopAfterWave !== undefined && s.state === 'awaiting-approval' && (s.currentWave ?? 0) > a.stopAfterWave) {
+            // Stopped at a wave boundary, where no host runs: cancelling touches no host.
+            statusQueryFailures = queryFailures;
+            await handle.cancel();
+            await handle.result().catch(() => undefined);
+            return s;
+          }
           if (s.state === 'awaiting-approval' && s.currentWave) {
             await handle.executeUpdate(approveWaveUpdate, { args: [{ by: 'bench', wave: s.currentWave }] }).catch((e: unknown) => {
               log(`  approving wave ${s.currentWave} failed, asking again: ${e instanceof Error ? e.message : String(e)}`);
@@ -207,7 +225,8 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
 
     // Ideal and actual, wave by wave (round 1: the bench never retries).
     let prevEnd = t0;
-    const waves: WaveFigures[] = final.waves.map((w) => {
+    const ran = final.waves.filter((w) => w.state === 'done');
+    const waves: WaveFigures[] = ran.map((w) => {
       const start = Date.parse(w.startedAt!);
       const end = Date.parse(w.endedAt!);
       const idealS = Math.max(...w.hosts.map((n) => byName.get(n)!.scriptedMs)) / 1000;
@@ -218,16 +237,18 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
     const wallS = (prevEnd - t0) / 1000;
     const idealS = waves.reduce((s, w) => s + w.idealS, 0);
     const planned = planWaves(scripted.map((h) => h.name), spec.waves);
-    if (planned.length !== final.waves.length) throw new Error(`ran ${final.waves.length} waves, the campaign file plans ${planned.length}`);
+    const expectedWaves = a.stopAfterWave === undefined ? planned.length : Math.min(a.stopAfterWave, planned.length);
+    if (ran.length !== expectedWaves) throw new Error(`ran ${ran.length} waves, the campaign file plans ${planned.length}${a.stopAfterWave ? ` (stopping after ${a.stopAfterWave})` : ''}`);
 
-    const hostOutcomes: HostOutcome[] = final.hosts.map((h) => {
+    const inRanWaves = new Set(ran.flatMap((w) => w.hosts));
+    const hostOutcomes: HostOutcome[] = final.hosts.filter((h) => inRanWaves.has(h.name)).map((h) => {
       const fake = fleet.fakes.get(h.name)!;
       return { name: h.name, scripted: byName.get(h.name)!.outcome, state: h.state, running: fake.running, defaultSlot: fake.defaultSlot };
     });
     const expectedSlot = (o: Outcome) => (o === 'committed' ? 'b' : 'a');
     const mismatches = hostOutcomes.filter((h) => h.state !== h.scripted || h.running !== expectedSlot(h.scripted) || h.defaultSlot !== expectedSlot(h.scripted));
     const outcomes: Record<string, number> = {};
-    for (const h of final.hosts) outcomes[h.state] = (outcomes[h.state] ?? 0) + 1;
+    for (const h of hostOutcomes) outcomes[h.state] = (outcomes[h.state] ?? 0) + 1;
 
     log(`  ${final.state} after ${((Date.now() - t0) / 1000).toFixed(0)}s; collecting the histories...`);
     const campaignFigures = await historyFigures(ctx.client, campaignWorkflowId(spec.name), firstRunId);
@@ -244,6 +265,9 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
       hosts: a.hosts,
       scale: a.scale,
       seed: a.seed,
+      wavesRun: ran.length,
+      wavesPlanned: planned.length,
+      hostsRun: inRanWaves.size,
       campaign: spec.name,
       state: final.state,
       wallS: round(wallS),

@@ -3,7 +3,7 @@
 // in its own child process (./campaign-run.ts) against a fresh dev server, so the worker's peak
 // RSS and the server's state are its own. Prints a table and writes bench/results/campaign.json
 // (the previous headline run is kept, summarized, under `earlier`).
-//   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned
+//   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
 //                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}']
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,13 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
 const SIZES = arg('hosts', '100,1000').split(',').map(Number);
+/** "1000:3": stop the 1000-host campaign after its 3rd wave (at the approval gate); others run all waves. */
+const STOP_AFTER = Object.fromEntries(
+  arg('stop-after', '')
+    .split(',')
+    .filter(Boolean)
+    .map((x) => x.split(':').map(Number) as [number, number]),
+) as Record<number, number>;
 const SCALE = Number(arg('scale', '0.1'));
 const SEED = Number(arg('seed', '1'));
 const LABEL = arg('label', 'run');
@@ -83,7 +90,15 @@ async function measure(hosts: number): Promise<SizeRecord> {
   const server = await startDevServer();
   try {
     console.error(`${hosts} hosts: dev server ${server.address}, load ${loadBefore.join(' ')}`);
-    const f = await runChild({ address: server.address, hosts, scale: SCALE, seed: SEED, ...(WORKER_OPTIONS ? { workerOptions: WORKER_OPTIONS } : {}) });
+    const stopAfterWave = STOP_AFTER[hosts];
+    const f = await runChild({
+      address: server.address,
+      hosts,
+      scale: SCALE,
+      seed: SEED,
+      ...(WORKER_OPTIONS ? { workerOptions: WORKER_OPTIONS } : {}),
+      ...(stopAfterWave ? { stopAfterWave } : {}),
+    });
     const serverPeakRssMB = peakRssOfPid(server.child.pid);
     const serverCpuS = cpuSecondsOfPid(server.child.pid);
     const loadAfter = load();
@@ -115,7 +130,7 @@ function print(runs: SizeRecord[]): void {
     const w = r.scheduleToStartMs.workflowTask;
     console.log(
       [
-        r.hosts,
+        r.wavesRun < r.wavesPlanned ? `${r.hosts} (waves 1–${r.wavesRun} of ${r.wavesPlanned}: ${r.hostsRun} hosts)` : r.hosts,
         r.wallS,
         r.idealS,
         `${r.ratio} ${mark(r.goals.ratio)}`,
@@ -139,6 +154,8 @@ const summary = (run: { date: string; label: string; runs: SizeRecord[] }) => ({
   workerOptions: run.runs[0]?.workerOptions,
   runs: run.runs.map((r) => ({
     hosts: r.hosts,
+    wavesRun: r.wavesRun,
+    wavesPlanned: r.wavesPlanned,
     ratio: r.ratio,
     wallS: r.wallS,
     idealS: r.idealS,
