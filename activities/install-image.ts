@@ -49,7 +49,8 @@ echo "write $want"
 // e2fsck first (tune2fs and resize2fs want a freshly checked filesystem; exit 1 means it fixed
 // something, which a verified image should not need but is not fatal). The UUID is set before the
 // growth: with metadata_csum tune2fs rewrites every checksum, fewer on the shrunk filesystem.
-const AFTER_WRITE = `
+/** Args: device, UUID, label, lock (exported for the benchmark, which times it). */
+export const AFTER_WRITE = `
 dev=$1; uuid=$2; label=$3; lock=$4
 exec 9>"$lock"; flock -w 60 9
 rc=0; timeout 1800 e2fsck -fy "$dev" >&2 || rc=$?

@@ -5,15 +5,18 @@
 //   3. the image install alone: raw SSH transfer, local unpack on the host, and our stream;
 //   4. the upgrade with kexec (B → A);
 //   5. step 3 again on a 2-vCPU VM, where the stream can overlap decryption and unpacking.
+// Steps 3 and 5 measure the rootfs tarball and (unless --formats tar.zst) the ext4 image of the
+// same rootfs (lab/build-release-image.sh), each format against its own bytes.
 // Prints a table and writes bench/results/downtime.json.
-//   npm run bench:downtime [-- --reboots 3 --layout bios]
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+//   npm run bench:downtime [-- --reboots 3 --layout bios --formats tar.zst,ext4-image]
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { pollComeback, probeOnce } from '../activities/health.js';
+import { AFTER_WRITE } from '../activities/install-image.js';
 import { connectForBulk, receiveScript, UNPACK } from '../activities/release.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import { startHostWorkflow, follow } from '../client/follow.js';
@@ -21,7 +24,7 @@ import { hostStatus } from '../client/temporal.js';
 import type { Profile } from '../lib/profile.js';
 import { statusQuery, type WorkflowStatus } from '../lib/workflow-api.js';
 import { ensureTemporal } from '../lab/command.js';
-import { labProfile, startLab, type LabArtifact, type LabImage } from '../lab/session.js';
+import { ensureReleaseImage, labProfile, startLab, type LabArtifact, type LabImage } from '../lab/session.js';
 import { startVm, type Layout } from '../lab/vm.js';
 
 const arg = (name: string, fallback: string) => {
@@ -30,6 +33,9 @@ const arg = (name: string, fallback: string) => {
 };
 const REBOOTS = Number(arg('reboots', '3'));
 const LAYOUT = arg('layout', 'bios') as Layout;
+const FORMATS = arg('formats', 'tar.zst,ext4-image').split(',');
+for (const f of FORMATS) if (f !== 'tar.zst' && f !== 'ext4-image') throw new Error(`--formats: ${f} is not tar.zst or ext4-image`);
+const WITH_IMAGE = FORMATS.includes('ext4-image');
 const POLL_MS = 1000;
 const round = (x: number) => Math.round(x * 100) / 100;
 const median = (xs: number[]) => {
@@ -65,7 +71,7 @@ async function plainReboot(profile: Profile): Promise<number> {
  * reformats it), `reps` times each; medians. All over the install's own bulk connection (its
  * cipher follows the host's CPU).
  */
-async function streamFigures(profile: Profile, release: LabArtifact, spareDevice: string, reps = 3) {
+async function streamFigures(profile: Profile, release: LabArtifact, spareDevice: string, ext4: LabArtifact | null, reps = 3) {
   const image = release.path;
   const control = await SshHost.connect(targetFromProfile(profile));
   const h = await connectForBulk(control, profile).finally(() => control.close());
@@ -92,9 +98,15 @@ async function streamFigures(profile: Profile, release: LabArtifact, spareDevice
       runs.push({ rawSshS, streamS, localUnpackS });
     }
     await h.script('set -eu; cd /; umount "$1"', [mnt]);
+    const tar = summary(runs);
+    return { ...tar, ext4Image: ext4 ? { ...(await imageStreamFigures(h, ext4, spareDevice, reps)), bytes: statSync(ext4.path).size } : null, bytes: statSync(image).size };
   } finally {
     h.close();
   }
+}
+
+type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number };
+function summary(runs: Run[]) {
   const rawSshS = round(median(runs.map((r) => r.rawSshS)));
   const streamS = round(median(runs.map((r) => r.streamS)));
   const localUnpackS = round(median(runs.map((r) => r.localUnpackS)));
@@ -102,17 +114,53 @@ async function streamFigures(profile: Profile, release: LabArtifact, spareDevice
 }
 
 /**
+ * The ext4 image the same three ways, straight onto the spare device: raw SSH transfer of its
+ * bytes, the product's receiving script (zstd -d | dd, the host's sha256), and the same write
+ * from a local copy (on the running root: the data partition is too small). postS: the fsck,
+ * UUID and growth that follow the write in the install (not part of the stream). The spare gets
+ * its label and UUID back afterwards, so the next upgrade finds it.
+ */
+async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: string, reps: number) {
+  const local = '/var/tmp/ab-bench.ext4.zst';
+  const timed = async (f: () => Promise<unknown>) => {
+    const t = Date.now();
+    await f();
+    return (Date.now() - t) / 1000;
+  };
+  const [label, uuid] = (await h.script('set -eu; blkid -s LABEL -o value "$1" || true; blkid -s UUID -o value "$1"', [spareDevice])).stdout.split('\n');
+  if (!uuid) throw new Error(`${spareDevice}: no filesystem UUID to give back after the image runs`);
+  const fresh = () => h.script('set -eu; sync; echo 3 > /proc/sys/vm/drop_caches', [], { timeoutMs: 600_000 });
+  const runs: Run[] = [];
+  try {
+    await h.upload(local, createReadStream(ext4.path));
+    for (let i = 0; i < reps; i++) {
+      const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      await fresh();
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('ext4-image')}`, [spareDevice, ext4.sha256], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', '/run/ab-bench.lock'], { timeoutMs: 600_000 }));
+      await fresh();
+      const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS, postS });
+    }
+  } finally {
+    await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
+  }
+  return { ...summary(runs), postS: round(median(runs.map((r) => r.postS!))) };
+}
+
+/**
  * The stream again on a 2-vCPU lab VM (multi-threaded TCG, slot A's Debian 12 kernel): with
  * one vCPU, SSH decryption and zstd + tar cannot overlap at all, so only a second CPU shows how
  * well the stream overlaps them (real servers have many cores).
  */
-async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifact) {
+async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifact, ext4: LabArtifact | null) {
   const vm = await startVm({ disk: image.disk, layout: image.layout, name: 'bench-2vcpu', workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), cpus: 2, tcgThread: 'multi' });
   try {
     await vm.waitForSsh(240_000);
     const spare = (await vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
     if (!spare) throw new Error('2-vCPU VM: no ab-slot-b');
-    return await streamFigures(labProfile(image, vm, release), release, spare);
+    return await streamFigures(labProfile(image, vm, release), release, spare, ext4);
   } finally {
     await vm.stop();
   }
@@ -124,6 +172,8 @@ async function main() {
   // This run's own task queue (startHostWorkflow reads the same variable as the worker).
   const taskQueue = `bench-${Date.now()}`;
   process.env.AB_UPGRADE_TASK_QUEUE = taskQueue;
+  // Built (or found in the cache) before the VM starts: it takes the machine's CPU.
+  const ext4 = WITH_IMAGE ? await ensureReleaseImage() : null;
   const lab = await startLab({ layout: LAYOUT, name: `bench-${LAYOUT}`, workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), address, taskQueue });
   let up: WorkflowStatus, kx: WorkflowStatus, oneVcpu: Awaited<ReturnType<typeof streamFigures>>;
   const reboots: number[] = [];
@@ -134,7 +184,7 @@ async function main() {
     console.error(`bench: 2/5 ${REBOOTS} plain reboots of the new slot`);
     for (let i = 0; i < REBOOTS; i++) reboots.push(await plainReboot(lab.profile(base)));
     console.error('bench: 3/5 image stream vs raw SSH vs local unpack (one vCPU)');
-    oneVcpu = await streamFigures(lab.profile(base), lab.release.good, up.facts!.active.device);
+    oneVcpu = await streamFigures(lab.profile(base), lab.release.good, up.facts!.active.device, ext4);
     console.error('bench: 4/5 upgrade with kexec');
     kx = await upgrade(client, lab.profile({ ...base, reboot: 'kexec' }));
   } finally {
@@ -143,7 +193,7 @@ async function main() {
   }
   // Alone on the machine: a second VM next to the first would take its CPU.
   console.error('bench: 5/5 the same stream figures on a 2-vCPU VM');
-  const stream = await streamFiguresTwoVcpus(lab.image, lab.release.good);
+  const stream = await streamFiguresTwoVcpus(lab.image, lab.release.good, ext4);
 
   const d = up.downtime!;
   const plainRebootS = round(median(reboots));
@@ -162,6 +212,10 @@ async function main() {
     streamRatio: stream.streamRatio,
     streamRuns: stream.runs,
     streamVcpus: 2,
+    streamBytes: stream.bytes,
+    // The ext4 image of the same rootfs on the same 2-vCPU VM (the one-vCPU figures in oneVcpu.ext4Image).
+    ext4Image: stream.ext4Image,
+    formats: FORMATS,
     oneVcpu,
     plainRebootsS: reboots.map(round),
     firstAnswerS: round((d.answeredAt - d.issuedAt) / 1000),
@@ -194,6 +248,14 @@ async function main() {
     ['image stream + unpack (1 vCPU)', `${oneVcpu.streamS} s`, `ratio ${oneVcpu.streamRatio}`],
     ['  raw ssh / local unpack', `${oneVcpu.rawSshS} / ${oneVcpu.localUnpackS} s`, ''],
   ];
+  for (const [vcpus, f] of [[2, stream.ext4Image], [1, oneVcpu.ext4Image]] as const) {
+    if (!f) continue;
+    rows.push(
+      [`ext4 image stream + write (${vcpus} vCPU${vcpus > 1 ? 's' : ''})`, `${f.streamS} s`, `ratio ${f.streamRatio} (goal ≤ 1.1); tar.zst ${vcpus > 1 ? stream.streamRatio : oneVcpu.streamRatio}`],
+      ['  raw ssh / local zstd -d | dd', `${f.rawSshS} / ${f.localUnpackS} s`, `${f.bytes} bytes vs tar.zst ${vcpus > 1 ? stream.bytes : oneVcpu.bytes}`],
+      ['  then e2fsck + tune2fs -U + resize2fs', `${f.postS} s`, 'not part of the stream'],
+    );
+  }
   for (const [a, b, c] of rows) console.log(`${a.padEnd(48)} ${b.padStart(10)}  ${c}`);
   console.log(`wrote ${out}`);
 }

@@ -135,7 +135,8 @@ async function readInRoot(root: string, rel: string, depth = 0): Promise<string 
 }
 
 /**
- * mke2fs -d into a file with room to spare (shrunk afterwards). No metadata_csum_seed: GRUB
+ * mke2fs -d into a file with room to spare (shrunk afterwards). 4 KiB blocks whatever its size
+ * (mke2fs would pick 1 KiB for a small one, poor once grown to the slot). No metadata_csum_seed: GRUB
  * before 2.12 cannot read such a filesystem, and the old slot's GRUB boots this one.
  */
 async function makeFilesystem(root: string, file: string, log: (l: string) => void): Promise<void> {
@@ -144,7 +145,7 @@ async function makeFilesystem(root: string, file: string, log: (l: string) => vo
   const size = Math.ceil((used * 1.3 + (files + 1024) * 4096 + (128 << 20)) / (1 << 20)) << 20;
   // The default inode ratio (one per 16 KiB) may be too few for a tree of many small files.
   const inodes = Math.ceil(files * 1.2) + 1024;
-  const args = ['-q', '-F', '-t', 'ext4', '-O', '^metadata_csum_seed', '-L', 'ab-release', '-d', root];
+  const args = ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', '^metadata_csum_seed', '-L', 'ab-release', '-d', root];
   if (inodes > size / 16384) args.push('-N', String(inodes));
   log(`mke2fs -t ext4 -d ${root} (${used} bytes in ${files} files, a ${size} byte filesystem to shrink)`);
   const fh = await open(file, 'w');

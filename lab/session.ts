@@ -79,6 +79,19 @@ export async function ensureRelease(): Promise<LabRelease> {
   return { dir, good: await art('trixie.tar.zst'), broken: await art('trixie-broken.tar.zst') };
 }
 
+/** The good release in the ext4-image format (lab/build-release-image.sh: the same rootfs, the same key). */
+export async function ensureReleaseImage(): Promise<LabArtifact & { manifest: string }> {
+  const dir = await runBuilder('build-release-image.sh', [], 60 * 60_000);
+  const path = join(dir, 'trixie.ext4.zst');
+  return {
+    path,
+    sha256: (await readFile(`${path}.sha256`, 'utf8')).trim().split(/\s+/)[0]!,
+    signature: `${path}.minisig`,
+    publicKey: join(dir, 'lab-release.pub'),
+    manifest: `${path}.manifest.json`,
+  };
+}
+
 export async function bootLab(image: LabImage, name: string, workDir: string): Promise<VmHandle> {
   const vm = await startVm({ disk: image.disk, layout: image.layout, name, workDir });
   try {
@@ -106,7 +119,10 @@ export function labProfile(image: LabImage, vm: VmHandle, release: LabArtifact, 
     slots: image.labels.a === 'ab-slot-a' ? 'auto' : { a: `LABEL=${image.labels.a}`, b: `LABEL=${image.labels.b}` },
     data: { device: `LABEL=${image.labels.data}`, mountPoint: '/srv/data' },
     // Signed: every lab install verifies the signature on the controller and the digest on the host.
-    release: { source: 'image', url: release.path, sha256: release.sha256, signature: release.signature, publicKey: release.publicKey },
+    release: {
+      source: 'image', url: release.path, sha256: release.sha256, signature: release.signature, publicKey: release.publicKey,
+      ...(release.path.endsWith('.ext4.zst') ? { format: 'ext4-image' as const } : {}),
+    },
     health: { units: ['ssh.service', ...image.localUnits], tcpPorts: [22] },
     // An emulated guest boots in 25–110 s depending on the machine and its load; the deadline
     // leaves room for the slowest seen, three times over.
