@@ -149,7 +149,8 @@ async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<H
     detail: `systemd: ${state || 'unknown'}${failed.trim() ? `; failed units: ${failed.trim()}` : ''}`,
   });
   for (const unit of profile.health.units) {
-    const r = await h.exec(['systemctl', 'is-active', unit], { check: false, timeoutMs: 15_000 });
+    // "--": a unit name may start with "-" (-.mount), which systemctl would take for an option.
+    const r = await h.exec(['systemctl', 'is-active', '--', unit], { check: false, timeoutMs: 15_000 });
     checks.push({ name: `unit ${unit}`, ok: r.stdout.trim() === 'active', detail: r.stdout.trim() || r.stderr.trim() });
   }
   if (profile.health.tcpPorts.length) {
@@ -159,7 +160,8 @@ async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<H
       checks.push({ name: `tcp ${port}`, ok: ports.has(port), detail: ports.has(port) ? 'listening' : 'nothing listens' });
   }
   for (const c of profile.health.commands) {
-    const r = await h.exec(['sh', '-c', c.run], { check: false, timeoutMs: c.timeout });
+    // "--": a command may start with "-", which sh would take for an option.
+    const r = await h.exec(['sh', '-c', '--', c.run], { check: false, timeoutMs: c.timeout });
     const out = (r.stdout + r.stderr).trim().split('\n').slice(-3).join(' | ');
     checks.push({
       name: c.name ?? `command ${c.run}`,
@@ -188,7 +190,7 @@ export async function checkHealth(profile: Profile): Promise<HealthReport> {
 const UNIT_TIMES = `
 now=$(date +%s.%N); up=$(cut -d' ' -f1 /proc/uptime)
 echo "$now $up"
-for u in "$@"; do echo "$u $(systemctl show -P ActiveEnterTimestampMonotonic "$u" 2>/dev/null || echo 0)"; done
+for u in "$@"; do echo "$u $(systemctl show -P ActiveEnterTimestampMonotonic -- "$u" 2>/dev/null || echo 0)"; done
 `;
 
 export async function measureHostDowntime(profile: Profile, trial?: TrialBootResult): Promise<HostDowntime> {
