@@ -17,6 +17,8 @@ export interface Fleet {
 }
 
 const STARTS_AT_ONCE = 8;
+// Ansible copies its modules over SFTP (then scp, then a pipe): a real host's sshd serves it.
+const SSHD_CONFIG = ['Subsystem sftp internal-sftp'];
 
 /** Health units the template checks, so that the pre-flight gather asks systemd and dpkg about them. */
 export const HEALTH_UNITS = ['ssh.service', 'cron.service'];
@@ -27,10 +29,10 @@ export async function startFleet(count: number, dir: string): Promise<Fleet> {
     await Promise.all(started.map((s) => s.stop().catch(() => {})));
   };
   try {
-    const first = await startSshd();
+    const first = await startSshd({ extraConfig: SSHD_CONFIG });
     started.push(first);
     const rest = await boundedMapInOrder(Array.from({ length: count - 1 }), STARTS_AT_ONCE, async () => {
-      const s = await startSshd({ identityFile: first.identityFile });
+      const s = await startSshd({ identityFile: first.identityFile, extraConfig: SSHD_CONFIG });
       started.push(s);
       return s;
     });

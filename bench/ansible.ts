@@ -25,7 +25,7 @@ import { ansibleVersion, ensureAnsible } from './ansible-install.js';
 import { checkPlanRun, checkPlaybookRun, timedRun, type TimedRun } from './ansible-run.js';
 
 const GOAL_RATIO = 0.5;
-const RUN_TIMEOUT_MS = 15 * 60_000;
+const RUN_TIMEOUT_MS = 30 * 60_000;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const playbook = join(root, 'bench', 'ansible', 'preflight.yml');
 
