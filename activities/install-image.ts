@@ -63,9 +63,9 @@ export type BeforeWrite = { state: 'complete' } | { state: 'write'; uuid: string
 
 /** Whether the spare already holds this release; else the UUID it must end with, after checking it can take the image. */
 export async function beforeImageWrite(h: SshHost, facts: HostFacts, manifest: ReleaseManifest, id: string, marker: string, lock: string): Promise<BeforeWrite> {
-  const out = (
-    await sh(h, BEFORE_WRITE, [facts.spare.device, SPARE_MNT, id, marker, lock, facts.spare.uuid ?? '', UUID_STATE, String(manifest.imageBytes)], { timeoutMs: 3700_000 })
-  ).trim();
+  const check = sh(h, BEFORE_WRITE, [facts.spare.device, SPARE_MNT, id, marker, lock, facts.spare.uuid ?? '', UUID_STATE, String(manifest.imageBytes)], { timeoutMs: 3700_000 });
+  // It may wait up to an hour for an earlier attempt's lock.
+  const out = (await withHeartbeats(() => ({ phase: 'check-spare' }), check)).trim();
   if (out === 'complete') return { state: 'complete' };
   const m = /^write ([0-9A-Fa-f-]{8,64})$/.exec(out);
   if (!m) throw new Error(`checking the spare ${facts.spare.device} before writing the image: unexpected answer ${JSON.stringify(out.slice(0, 200))}`);

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ImageRelease, ReleaseConfig } from '../lib/profile.js';
 import { parsePublicKey, parseSignature, type MinisignPublicKey, type MinisignSignature, type ReleaseCheck } from '../lib/signature.js';
 import { minisignVerify, ReleaseSignatureError } from './signature.js';
+import { verifyManifest } from './image-manifest.js';
 
 /** The image's content is not what the profile pins (release.sha256). */
 export class ImageDigestError extends Error {
@@ -196,6 +197,8 @@ export async function checkRelease(release: ReleaseConfig, opts: VerifyOptions =
   try {
     const v = await verifyImage(release, opts);
     await v.dispose();
+    // An image's manifest is checked as the install checks it (the slot's size is the install's to check).
+    if (release.format === 'ext4-image') await verifyManifest(release, v);
     return { source: 'image', signed, keyId: v.keyId, verified: true, sha256: v.sha256, bytes: v.bytes, trustedComment: v.trustedComment };
   } catch (e) {
     const keyId = release.publicKey ? await loadPublicKey(release.publicKey).then((k) => k.keyId, () => null) : null;

@@ -9,6 +9,7 @@ import { chmodSync, copyFileSync, linkSync, mkdirSync, readFileSync, symlinkSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SlotTooSmallError } from '../../activities/image-manifest.js';
+import { checkRelease } from '../../activities/release-image.js';
 import { SPARE_MNT } from '../../activities/host-io.js';
 import { ReleaseSignatureError } from '../../activities/signature.js';
 import { HostDigestMismatchError, installRelease } from '../../activities/release.js';
@@ -223,6 +224,14 @@ process.stdin.on('end', () => process.stdout.end());\n`,
     const e = await refusedBeforeTheHost(profile({ url: image, signature: `${image}.minisig` }));
     expect(e).toBeInstanceOf(ManifestError);
     expect(e.message).toMatch(/^release\.manifest: .* describes an image of \d+ bytes with sha256 [0-9a-f]{64}, but the verified image .* has \d+ bytes with sha256 [0-9a-f]{64} \(a manifest of another build\)$/);
+  });
+
+  it('plan\'s release check verifies the manifest too', { timeout: T }, async () => {
+    const ok = await checkRelease(profile().release);
+    expect(ok).toMatchObject({ source: 'image', verified: true, sha256: built.manifest.sha256, keyId: key.keyId });
+    const forged = join(session.tmp, 'forged', 'rootfs.ext4.zst');
+    const bad = await checkRelease(profile({ url: forged, signature: `${forged}.minisig` }).release);
+    expect(bad).toMatchObject({ verified: false, problem: expect.stringMatching(/^release\.manifest: .* does not match its signature/) });
   });
 
   it('an image whose own signature fails: refused before anything runs on the host', { timeout: T }, async () => {
