@@ -23,6 +23,7 @@
 //                                 missing), script? (FakeHostScript) }, ...]
 //        FAKE_WORKER_IDENTITY     worker identity (also written into the call logs)
 //        FAKE_WORKER_BUNDLE       path of a prebuilt workflow bundle (optional; else bundles workflows/)
+//        FAKE_WORKER_LOG_LEVEL    what the worker logs to stderr (optional; else TEMPORAL_TEST_LOG, else ERROR)
 // Prints "READY" on stdout once the worker is created, then runs until killed (SIGINT/SIGTERM:
 // graceful shutdown).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -247,6 +248,8 @@ export function startFakeWorkerProcess(o: {
   identity: string;
   bundlePath?: string;
   readyTimeoutMs?: number;
+  /** What the worker logs (to its stderr, part of output()). */
+  logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }): FakeWorkerProcess {
   const child = spawn(process.execPath, [resolve(ROOT, 'bin/run-ts.js'), SELF], {
     cwd: ROOT,
@@ -258,6 +261,7 @@ export function startFakeWorkerProcess(o: {
       FAKE_WORKER_HOSTS: JSON.stringify(o.hosts),
       FAKE_WORKER_IDENTITY: o.identity,
       ...(o.bundlePath ? { FAKE_WORKER_BUNDLE: o.bundlePath } : {}),
+      ...(o.logLevel ? { FAKE_WORKER_LOG_LEVEL: o.logLevel } : {}),
     },
   });
   let out = '';
@@ -303,7 +307,8 @@ async function main(): Promise<void> {
   const identity = need('FAKE_WORKER_IDENTITY');
   const bundlePath = process.env.FAKE_WORKER_BUNDLE;
 
-  Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_TEST_LOG as 'WARN' | undefined) ?? 'ERROR') });
+  const level = process.env.FAKE_WORKER_LOG_LEVEL ?? process.env.TEMPORAL_TEST_LOG ?? 'ERROR';
+  Runtime.install({ logger: new DefaultLogger(level as 'WARN') });
   const fleet = new PersistentFakeFleet(hosts, identity);
   const connection = await NativeConnection.connect({ address });
   try {

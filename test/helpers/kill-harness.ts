@@ -70,10 +70,14 @@ export class KillHarness {
     return join(this.dir, `${name}.json`);
   }
 
-  /** Starts worker-1 as a child process over the hosts' state files; resolves once it polls. */
+  /**
+   * Starts worker-1 as a child process over the hosts' state files; resolves once it polls. It
+   * logs at DEBUG, and its output joins the file's secret scan (./secret-scan.ts).
+   */
   async child(taskQueue: string, hosts: FleetHost[]): Promise<FakeWorkerProcess> {
-    const w = startFakeWorkerProcess({ address: this.env.address, taskQueue, hosts, identity: 'worker-1', bundlePath: this.bundlePath });
+    const w = startFakeWorkerProcess({ address: this.env.address, taskQueue, hosts, identity: 'worker-1', bundlePath: this.bundlePath, logLevel: 'DEBUG' });
     this.children.push(w);
+    this.env.addWorkerLog({ where: `worker process ${this.children.length} (pid ${w.child.pid ?? '?'})`, text: w.output });
     await w.ready;
     return w;
   }
@@ -162,20 +166,20 @@ export async function expireRunningAttempt(
   const retry = await eventually(
     async () => {
       const a = (await pending()).find((p) => p.activityId === id);
-      if (!a) return { next: null };
-      return (a.attempt ?? 1) > attempt ? { next: a } : undefined;
+      // No retry: the attempt's failure is the activity's, in its ActivityTaskTimedOut event,
+      // which the history shows only once no workflow task of the killed worker holds it back.
+      if (!a) {
+        const failure = await timedOutFailure(handle, activityType);
+        return failure ? { next: null, failure } : undefined;
+      }
+      return (a.attempt ?? 1) > attempt ? { next: a, failure: a.lastFailure } : undefined;
     },
-    20_000,
+    30_000,
     50,
   );
-  if (retry.next) {
-    // Read before the restore, which clears the pending activity's last failure.
-    const failure = retry.next.lastFailure;
-    await client.workflowService.updateActivityOptions({ ...target, restoreOriginal: true });
-    return failure;
-  }
-  // No retry: the attempt's failure is the activity's, in its ActivityTaskTimedOut event.
-  return timedOutFailure(handle, activityType);
+  // Read before the restore, which clears the pending activity's last failure.
+  if (retry.next) await client.workflowService.updateActivityOptions({ ...target, restoreOriginal: true });
+  return retry.failure;
 }
 
 /** The failure in the ActivityTaskTimedOut event of `activityType` (the last one), if any. */

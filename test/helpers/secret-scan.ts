@@ -1,7 +1,8 @@
 // The workflow tests' secret scan. When a test file's workflow environment closes
 // (./workflow-env.ts), every workflow started on the dev server since it was set up is listed,
 // each history is fetched, its payloads decrypted with the file's codec (when it has one), and
-// all of its text — with what the in-process workers logged — is searched for:
+// all of its text — with what the in-process workers logged, and the stdout/stderr of the worker
+// processes the file started (./kill-harness.ts) — is searched for:
 //   - "PRIVATE KEY" (any PEM or OpenSSH private key header), always;
 //   - secrets the tests registered: the contents of the key and password files their profiles
 //     reference (each long line of a key file and the file's sha256 as well, as a digest of a
@@ -115,6 +116,8 @@ function safeJson(v: unknown): string {
 
 export interface ScanReport {
   histories: number;
+  /** Worker logs scanned: the in-process workers' lines, and each worker process's output. */
+  workerLogs: number;
   /** Encrypted payloads decrypted for the scan. */
   decrypted: number;
   /** "<where>: <label>" for each secret found, and each payload that could not be decrypted. */
@@ -168,17 +171,33 @@ async function historyText(history: unknown, client: Client, where: string, repo
   return texts.join('\n');
 }
 
-function find(text: string, where: string, report: ScanReport): void {
-  for (const s of [...ALWAYS, ...registered]) {
+/** "<where>: <label>" for each secret in `text`: the rules' and the registered ones, and `extra`. */
+export function secretsIn(text: string, where: string, extra: Secret[] = []): string[] {
+  const found: string[] = [];
+  for (const s of [...ALWAYS, ...registered, ...extra]) {
     // A secret inside a JSON string has its newlines, quotes and backslashes escaped.
     const forms = new Set([s.value, JSON.stringify(s.value).slice(1, -1)]);
-    if ([...forms].some((f) => text.includes(f))) report.findings.push(`${where}: ${s.label}`);
+    if ([...forms].some((f) => text.includes(f))) found.push(`${where}: ${s.label}`);
   }
+  return found;
 }
 
-/** Scans every workflow started on the server (the client's namespace) at or after `since`, and the worker log lines. */
-export async function scanForSecrets(client: Client, since: Date, logLines: string[]): Promise<ScanReport> {
-  const report: ScanReport = { histories: 0, decrypted: 0, findings: [] };
+function find(text: string, where: string, report: ScanReport): void {
+  report.findings.push(...secretsIn(text, where));
+}
+
+/** A worker process's output, read when the scan runs. */
+export interface WorkerLog {
+  where: string;
+  text: () => string;
+}
+
+/**
+ * Scans every workflow started on the server (the client's namespace) at or after `since`, the
+ * in-process workers' log lines, and the output of the worker processes in `processLogs`.
+ */
+export async function scanForSecrets(client: Client, since: Date, logLines: string[], processLogs: readonly WorkerLog[] = []): Promise<ScanReport> {
+  const report: ScanReport = { histories: 0, workerLogs: 1 + processLogs.length, decrypted: 0, findings: [] };
   const query = `StartTime >= "${since.toISOString()}"`;
   for await (const { workflowId, history } of client.workflow.list({ query }).intoHistories({ concurrency: 4 })) {
     report.histories++;
@@ -186,6 +205,7 @@ export async function scanForSecrets(client: Client, since: Date, logLines: stri
     find(await historyText(history, client, where, report), where, report);
   }
   find(logLines.join('\n'), 'worker log', report);
+  for (const l of processLogs) find(l.text(), l.where, report);
   return report;
 }
 

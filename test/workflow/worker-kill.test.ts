@@ -6,26 +6,44 @@
 //
 // The killed install is only noticed by the server through its heartbeat timeout (30 s, the
 // install's activity options), so the install test takes ~40 s.
+//
+// The worker processes' output (they log at DEBUG) is secret-scanned with the histories when the
+// file ends; the profiles here reference a real private key file and a BMC password file, and a
+// last test checks the scan finds a secret planted in a worker process's log.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { HostActivities } from '../../lib/contract.js';
+import type { ProfileInput } from '../../lib/profile.js';
 import { approveUpdate, startOptions, statusQuery } from '../../lib/workflow-api.js';
 import { upgradeHost } from '../../workflows/index.js';
 import { readPersistedHost, type FleetHost, type PersistedHost } from '../helpers/fake-worker-process.js';
 import type { FakeHostScript } from '../helpers/fake-host.js';
 import { KillHarness, bounded, callsOf as named, workflowTaskIdentities } from '../helpers/kill-harness.js';
+import { secretFixtures, secretsIn, type SecretFixtures } from '../helpers/secret-scan.js';
 import { eventually, fakeProfile, setupWorkflowEnv, uniqueName, type WorkflowEnv } from '../helpers/workflow-env.js';
 
 let env: WorkflowEnv;
 let harness: KillHarness;
+let secrets: SecretFixtures;
 
 beforeAll(async () => {
   env = await setupWorkflowEnv();
   harness = new KillHarness(env);
+  secrets = secretFixtures();
 });
 afterAll(async () => {
   await harness?.dispose();
   await env?.close();
+  secrets?.remove();
 });
+
+/** A profile that references the secret files: an SSH private key, and an IPMI password file. */
+const withSecrets = (o: Partial<ProfileInput> = {}) =>
+  fakeProfile({
+    auth: { identityFile: secrets.identityFile },
+    power: { driver: 'ipmi', address: '192.0.2.20', user: secrets.user, passwordFile: secrets.passwordFile },
+    ...o,
+  });
 
 const ONCE: (keyof HostActivities)[] = [
   'inspectHost',
@@ -58,7 +76,7 @@ function expectCommittedOnB(s: PersistedHost): void {
 
 test('worker process SIGKILLed during a slow install; a new worker retries it from its last heartbeat and finishes', { timeout: 180_000 }, async () => {
   const script: FakeHostScript = { installDelayMs: 4_000 };
-  const profile = fakeProfile();
+  const profile = withSecrets();
   const taskQueue = uniqueName('tq-kill');
   const stateFile = harness.stateFile(profile.name);
 
@@ -131,7 +149,7 @@ test('worker process SIGKILLed during a slow install; a new worker retries it fr
 test('worker process SIGKILLed while awaiting approval; a new worker takes the approval and finishes', { timeout: 120_000 }, async () => {
   const script: FakeHostScript = {};
   // Approval must outlive the kill and the take-over comfortably.
-  const profile = fakeProfile({ timings: { approvalTimeout: '2m', comebackDeadline: '3s', pollInterval: '100ms', healthTimeout: '5s' } });
+  const profile = withSecrets({ timings: { approvalTimeout: '2m', comebackDeadline: '3s', pollInterval: '100ms', healthTimeout: '5s' } });
   const taskQueue = uniqueName('tq-kill');
   const stateFile = harness.stateFile(profile.name);
 
@@ -181,4 +199,26 @@ test('worker process SIGKILLed while awaiting approval; a new worker takes the a
     ['measureHostDowntime', 'worker-2'],
   ]);
   expect(await workflowTaskIdentities(handle)).toEqual(['worker-1', 'worker-2']);
+});
+
+test("the worker processes' logs hold no secret, and the scan finds one planted there", { timeout: 60_000 }, async () => {
+  // The workers above logged at DEBUG; with the histories, their output is scanned.
+  const clean = await env.scanSecrets();
+  expect(clean.findings).toEqual([]);
+  expect(clean.workerLogs).toBeGreaterThanOrEqual(3); // the in-process log and two worker processes
+  expect(clean.histories).toBeGreaterThanOrEqual(2);
+
+  // A worker process whose activity fails with a message holding a secret: its log repeats it.
+  const planted = { label: 'a planted BMC password', value: `planted-${randomBytes(12).toString('hex')}` };
+  const profile = withSecrets();
+  const taskQueue = uniqueName('tq-plant');
+  const script: FakeHostScript = { fail: { inspectHost: `ipmitool -P ${planted.value} failed` } };
+  const w = await harness.child(taskQueue, fleetOf(profile.name, harness.stateFile(profile.name), script));
+  const handle = await env.client.workflow.start(upgradeHost, { ...startOptions(profile, taskQueue), args: [{ profile, autoApprove: true }] });
+  await bounded(handle.result().catch(() => undefined), 30_000, 'the run with the planted secret');
+  await eventually(async () => w.output().includes(planted.value), 10_000);
+  await harness.sigkill(w);
+  // Found in that worker's log by the scan's own rules; not found without the planted secret.
+  expect(secretsIn(w.output(), 'worker process', [planted])).toEqual(['worker process: a planted BMC password']);
+  expect(secretsIn(w.output(), 'worker process')).toEqual([]);
 });
