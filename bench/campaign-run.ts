@@ -48,6 +48,7 @@ export interface HostOutcome {
   /** The fake host's own view: the slot it runs and GRUB's default. */
   running: string;
   defaultSlot: string;
+  reason?: string;
 }
 
 export interface WaveFigures {
@@ -243,7 +244,7 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
     const inRanWaves = new Set(ran.flatMap((w) => w.hosts));
     const hostOutcomes: HostOutcome[] = final.hosts.filter((h) => inRanWaves.has(h.name)).map((h) => {
       const fake = fleet.fakes.get(h.name)!;
-      return { name: h.name, scripted: byName.get(h.name)!.outcome, state: h.state, running: fake.running, defaultSlot: fake.defaultSlot };
+      return { name: h.name, scripted: byName.get(h.name)!.outcome, state: h.state, running: fake.running, defaultSlot: fake.defaultSlot, ...(h.reason ? { reason: h.reason } : {}) };
     });
     const expectedSlot = (o: Outcome) => (o === 'committed' ? 'b' : 'a');
     const mismatches = hostOutcomes.filter((h) => h.state !== h.scripted || h.running !== expectedSlot(h.scripted) || h.defaultSlot !== expectedSlot(h.scripted));
