@@ -18,11 +18,17 @@ async function inActivity<T>(fn: () => Promise<T>, heartbeatDetails?: unknown): 
 
 describe('keepAlive', () => {
   test('heartbeats while silent work runs, and stops when it ends', async () => {
-    const { result, beats } = await inActivity(() => keepAlive(() => sleep(260).then(() => 'done'), 50));
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const result = await env.run(() => keepAlive(() => sleep(260).then(() => 'done'), 50));
     expect(result).toBe('done');
     // One at the start, then one per 50 ms of silence.
     expect(beats.length).toBeGreaterThanOrEqual(3);
     expect(beats.every((d) => d === undefined)).toBe(true);
+    const count = beats.length;
+    await sleep(200);
+    expect(beats.length).toBe(count);
   });
 
   test("repeats the activity's own last details, never replaces them", async () => {
