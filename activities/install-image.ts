@@ -4,7 +4,7 @@
 // the tar path mounts it, so carry, fstab and GRUB find the slot they expect.
 import type { HostFacts } from '../lib/contract.js';
 import { spareFsLabel } from '../lib/blockdev.js';
-import type { ReleaseManifest } from '../lib/release-manifest.js';
+import { BUILD_LABEL, type ReleaseManifest } from '../lib/release-manifest.js';
 import { mountSlot, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
 import { withHeartbeats } from './progress.js';
 import type { SshHost } from './ssh.js';
@@ -39,6 +39,8 @@ if [ -z "$want" ]; then
   if [ -f "$state" ] && [ "$(sed -n 1p "$state")" = "$dev" ]; then want=$(sed -n 2p "$state")
   else
     want=$(blkid -p -s UUID -o value "$dev" || true)
+    # An image written by an attempt before a reboot (its builder's label): its UUID is the build's, not this slot's.
+    [ "$(blkid -p -s LABEL -o value "$dev" || true)" != ${BUILD_LABEL} ] || want=
     [ -n "$want" ] || want=$(cat /proc/sys/kernel/random/uuid)
     printf '%s\\n%s\\n' "$dev" "$want" >"$state"
   fi

@@ -12,7 +12,7 @@ import { sha256File } from '../activities/release-image.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
 import { formatZodIssues } from '../lib/profile.js';
-import { FRAME_BYTES, MANIFEST_VERSION, minSlotBytesFor, releaseManifestSchema, type ReleaseManifest } from '../lib/release-manifest.js';
+import { BUILD_LABEL, FRAME_BYTES, MANIFEST_VERSION, minSlotBytesFor, releaseManifestSchema, type ReleaseManifest } from '../lib/release-manifest.js';
 import { parseSignature } from '../lib/signature.js';
 
 const run = promisify(execFile);
@@ -145,7 +145,7 @@ async function makeFilesystem(root: string, file: string, log: (l: string) => vo
   const size = Math.ceil((used * 1.3 + (files + 1024) * 4096 + (128 << 20)) / (1 << 20)) << 20;
   // The default inode ratio (one per 16 KiB) may be too few for a tree of many small files.
   const inodes = Math.ceil(files * 1.2) + 1024;
-  const args = ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', '^metadata_csum_seed', '-L', 'ab-release', '-d', root];
+  const args = ['-q', '-F', '-t', 'ext4', '-b', '4096', '-O', '^metadata_csum_seed', '-L', BUILD_LABEL, '-d', root];
   if (inodes > size / 16384) args.push('-N', String(inodes));
   log(`mke2fs -t ext4 -d ${root} (${used} bytes in ${files} files, a ${size} byte filesystem to shrink)`);
   const fh = await open(file, 'w');

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { formatZodIssues } from './profile.js';
 
 export const MANIFEST_VERSION = 1;
+/** The label `release build` gives the filesystem; the install replaces it with the slot's. */
+export const BUILD_LABEL = 'ab-release';
 /** Size of each independently compressed zstd frame of the image. */
 export const FRAME_BYTES = 64 << 20;
 

@@ -21,7 +21,8 @@ import { ManifestError } from '../../lib/release-manifest.js';
 import { KERNEL_VERSION, makeKey, PRETTY_NAME, sign, type TestKey } from '../helpers/release-fixture.js';
 import { sshdProfile, sshdSession, startSshd, type Sshd } from '../helpers/sshd.js';
 
-const T = 120_000;
+// Generous: a few seconds each on a quiet machine, but this one is shared.
+const T = 240_000;
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 const sh = (script: string, ...args: string[]) => run('sh', '-c', script, 'sh', ...args);
 const blkid = (dev: string, tag: string) => sh('blkid -p -s "$1" -o value "$2" || true', tag, dev);
@@ -150,6 +151,16 @@ process.stdin.on('end', () => process.stdout.end());\n`,
   it('a spare without a UUID at inspect ends with the UUID prepareSpare gave it', { timeout: T }, async () => {
     await installRelease(session.h, profile(), spare({ uuid: null }));
     expect(blkid(loop, 'UUID')).toBe(slotUuid);
+  });
+
+  it('a spare without a UUID at inspect that holds an earlier attempt\'s image after a reboot: a new UUID, not the build\'s', { timeout: T }, async () => {
+    sh('zstd -q -dc "$1" | dd of="$2" bs=4M conv=fsync status=none; rm -f /run/ab-upgrade/image-uuid', built.image, loop);
+    const buildUuid = blkid(loop, 'UUID');
+    expect(blkid(loop, 'LABEL')).toBe('ab-release');
+    await installRelease(session.h, profile(), spare({ uuid: null }));
+    expect(blkid(loop, 'UUID')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(blkid(loop, 'UUID')).not.toBe(buildUuid);
+    expect(blkid(loop, 'LABEL')).toBe('ab-slot-b');
   });
 
   it('a byte changed between controller and host: refused by the host\'s sha256, nothing marked; a retry installs it', { timeout: T }, async () => {
