@@ -1,0 +1,114 @@
+// The image install alone, measured three ways with the same bytes: raw SSH transfer, the
+// product's own receiving script over SSH (the stream), and the same unpack or write from a
+// local copy on the host. Each format (the rootfs tarball, the ext4 image of the same rootfs)
+// against its own bytes.
+import { createReadStream, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AFTER_WRITE } from '../activities/install-image.js';
+import { connectForBulk, receiveScript, UNPACK } from '../activities/release.js';
+import { SshHost, targetFromProfile } from '../activities/ssh.js';
+import type { Profile } from '../lib/profile.js';
+import { labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
+import { startVm } from '../lab/vm.js';
+import { median, round } from './downtime-restarts.js';
+
+/**
+ * The same image bytes three ways, into the spare slot (keeping its label; the next upgrade
+ * reformats it), `reps` times each; medians. All over the install's own bulk connection (its
+ * cipher follows the host's CPU).
+ */
+export async function streamFigures(profile: Profile, release: LabArtifact, spareDevice: string, ext4: LabArtifact | null, reps = 3) {
+  const image = release.path;
+  const control = await SshHost.connect(targetFromProfile(profile));
+  const h = await connectForBulk(control, profile).finally(() => control.close());
+  const mnt = '/run/ab-bench';
+  const timed = async (f: () => Promise<unknown>) => {
+    const t = Date.now();
+    await f();
+    return (Date.now() - t) / 1000;
+  };
+  const fresh = () => h.script('set -eu; rm -rf "$1/root"; mkdir "$1/root"; sync; echo 3 > /proc/sys/vm/drop_caches', [mnt], { timeoutMs: 600_000 });
+  const runs: Array<{ rawSshS: number; streamS: number; localUnpackS: number }> = [];
+  try {
+    await h.script('set -eu; umount "$2" 2>/dev/null || true; l=$(blkid -s LABEL -o value "$1" || true); mkfs.ext4 -q -F ${l:+-L "$l"} "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
+    await h.upload(`${mnt}/image.tar.zst`, createReadStream(image));
+    for (let i = 0; i < reps; i++) {
+      const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+      await fresh();
+      // The product's own receiving script (unpack, and the host's sha256 of what it received),
+      // fed over SSH as the install does; and its unpack command alone from a local file.
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('tar.zst')}`, [`${mnt}/root`, release.sha256], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+      await fresh();
+      const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS });
+    }
+    await h.script('set -eu; cd /; umount "$1"', [mnt]);
+    const tar = summary(runs);
+    return { ...tar, ext4Image: ext4 ? { ...(await imageStreamFigures(h, ext4, spareDevice, reps)), bytes: statSync(ext4.path).size } : null, bytes: statSync(image).size };
+  } finally {
+    h.close();
+  }
+}
+
+type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number };
+function summary(runs: Run[]) {
+  const rawSshS = round(median(runs.map((r) => r.rawSshS)));
+  const streamS = round(median(runs.map((r) => r.streamS)));
+  const localUnpackS = round(median(runs.map((r) => r.localUnpackS)));
+  return { rawSshS, streamS, localUnpackS, streamRatio: round(streamS / Math.max(rawSshS, localUnpackS)), runs: runs.map((r) => [r.rawSshS, r.streamS, r.localUnpackS].map(round)) };
+}
+
+/**
+ * The ext4 image the same three ways, straight onto the spare device: raw SSH transfer of its
+ * bytes, the product's receiving script (zstd -d | dd, the host's sha256), and the same write
+ * from a local copy (on the running root: the data partition is too small). postS: the fsck,
+ * UUID and growth that follow the write in the install (not part of the stream). The spare gets
+ * its label and UUID back afterwards, so the next upgrade finds it.
+ */
+async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: string, reps: number) {
+  const local = '/var/tmp/ab-bench.ext4.zst';
+  const timed = async (f: () => Promise<unknown>) => {
+    const t = Date.now();
+    await f();
+    return (Date.now() - t) / 1000;
+  };
+  const [label, uuid] = (await h.script('set -eu; blkid -s LABEL -o value "$1" || true; blkid -s UUID -o value "$1"', [spareDevice])).stdout.split('\n');
+  if (!uuid) throw new Error(`${spareDevice}: no filesystem UUID to give back after the image runs`);
+  const fresh = () => h.script('set -eu; sync; echo 3 > /proc/sys/vm/drop_caches', [], { timeoutMs: 600_000 });
+  const runs: Run[] = [];
+  try {
+    await h.upload(local, createReadStream(ext4.path));
+    for (let i = 0; i < reps; i++) {
+      const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      await fresh();
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('ext4-image')}`, [spareDevice, ext4.sha256], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', '/run/ab-bench.lock'], { timeoutMs: 600_000 }));
+      await fresh();
+      const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS, postS });
+    }
+  } finally {
+    await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
+  }
+  return { ...summary(runs), postS: round(median(runs.map((r) => r.postS!))) };
+}
+
+/**
+ * The stream again on a 2-vCPU lab VM (multi-threaded TCG, slot A's Debian 12 kernel): with
+ * one vCPU, SSH decryption and zstd + tar cannot overlap at all, so only a second CPU shows how
+ * well the stream overlaps them (real servers have many cores).
+ */
+export async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifact, ext4: LabArtifact | null) {
+  const vm = await startVm({ disk: image.disk, layout: image.layout, name: 'bench-2vcpu', workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), cpus: 2, tcgThread: 'multi' });
+  try {
+    await vm.waitForSsh(240_000);
+    const spare = (await vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
+    if (!spare) throw new Error('2-vCPU VM: no ab-slot-b');
+    return await streamFigures(labProfile(image, vm, release), release, spare, ext4);
+  } finally {
+    await vm.stop();
+  }
+}
