@@ -110,12 +110,15 @@ function fakeScript(h: ScriptedHost): FakeHostScript {
   return base;
 }
 
-/** Sleeps like a command that takes `ms`, heartbeating every 10 s (the install's heartbeat timeout is 30 s). */
+/**
+ * Sleeps like a command that takes `ms`, heartbeating at once and every 10 s as the real SSH
+ * activities do while their commands run (their heartbeat timeout is 30 s).
+ */
 async function busy(ms: number): Promise<void> {
   const ctx = Context.current();
   for (let left = ms; left > 0; left -= 10_000) {
+    ctx.heartbeat(ctx.info.heartbeatDetails);
     await ctx.sleep(Math.min(left, 10_000));
-    if (left > 10_000) ctx.heartbeat();
   }
 }
 
