@@ -11,8 +11,9 @@
 //   5. UEFI VM (OVMF): N plain reboots and N plain kexecs, where the firmware's own start counts;
 //   6. with --two-vcpus: step 3 again on a 2-vCPU VM (multi-threaded TCG).
 // The accelerator and vCPUs are recorded as the VMs were started, and the guest's own view.
-// Prints a table and writes bench/results/downtime.json.
-//   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus]
+// Prints a table and writes bench/results/downtime.json; --parts stream runs step 3 alone (on a
+// fresh BIOS VM, written to downtime-stream.json), for a quick look at the install stream.
+//   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus --parts stream]
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,6 +39,8 @@ const FORMATS = arg('formats', 'tar.zst,ext4-image').split(',');
 for (const f of FORMATS) if (f !== 'tar.zst' && f !== 'ext4-image') throw new Error(`--formats: ${f} is not tar.zst or ext4-image`);
 const WITH_IMAGE = FORMATS.includes('ext4-image');
 const TWO_VCPUS = process.argv.includes('--two-vcpus');
+const PARTS = arg('parts', 'all');
+if (PARTS !== 'all' && PARTS !== 'stream') throw new Error(`--parts: ${PARTS} is not all or stream`);
 const POLL_MS = 1000;
 const TIMINGS = { timings: { approvalTimeout: '1h', comebackDeadline: '10m', pollInterval: `${POLL_MS}ms`, healthTimeout: '2m' } };
 
@@ -88,6 +91,10 @@ async function main() {
   const loadBefore = loadavg();
   // Built (or found in the cache) before a VM starts: it takes the machine's CPU.
   const ext4 = WITH_IMAGE ? await ensureReleaseImage() : null;
+  if (PARTS === 'stream') {
+    await streamOnly(address, taskQueue, ext4, loadBefore);
+    return client.connection.close();
+  }
 
   const bios = await withLab(address, taskQueue, 'bios', async (lab) => {
     const vm = await vmFacts(lab);
@@ -150,9 +157,7 @@ async function main() {
     machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
     date: new Date().toISOString(),
   };
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'downtime.json');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const out = writeResult('downtime.json', result);
 
   const spread = (s: ReturnType<typeof summarize>, k: 'firstAnswerS' | 'healthyS') => `${s[k].median} s (${s[k].min}–${s[k].max})`;
   const rows: [string, string, string][] = [
@@ -162,15 +167,50 @@ async function main() {
     [`BIOS plain kexec, median of ${RUNS}`, spread(biosKexec, 'healthyS'), `ratio ${result.kexecRatio} to the plain reboot`],
     [`UEFI plain reboot / kexec, medians of ${RUNS}`, `${uefiReboot.healthyS.median} / ${uefiKexec.healthyS.median} s`, `kexecRatioUefi ${result.kexecRatioUefi} (goal < 0.8)`],
   ];
-  for (const [label, f] of [['tar.zst', bios.stream], ['ext4 image', bios.stream.ext4Image]] as const) {
+  printRows([...rows, ...streamRows(bios.stream)], out);
+}
+
+type Stream = Awaited<ReturnType<typeof streamFigures>>;
+
+function streamRows(stream: Stream): [string, string, string][] {
+  const rows: [string, string, string][] = [];
+  for (const [label, f] of [['tar.zst', stream], ['ext4 image', stream.ext4Image]] as const) {
     if (!f) continue;
     rows.push(
       [`${label} stream (1 vCPU)`, `${f.streamS} s`, `ratio ${f.streamRatio} (goal ≤ 1.1)`],
       ['  raw ssh / local unpack or write', `${f.rawSshS} / ${f.localUnpackS} s`, ''],
     );
   }
+  return rows;
+}
+
+function printRows(rows: [string, string, string][], out: string): void {
   for (const [a, b, c] of rows) console.log(`${a.padEnd(52)} ${b.padStart(22)}  ${c}`);
   console.log(`wrote ${out}`);
+}
+
+function writeResult(name: string, result: unknown): string {
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', name);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  return out;
+}
+
+/** Step 3 alone, on a fresh BIOS VM: its spare is slot B, formatted and unused. */
+async function streamOnly(address: string, taskQueue: string, ext4: Awaited<ReturnType<typeof ensureReleaseImage>> | null, loadBefore: number[]) {
+  const { vm, stream } = await withLab(address, taskQueue, 'bios', async (lab) => {
+    const spare = (await lab.vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
+    if (!spare) throw new Error('no ab-slot-b on the lab VM');
+    return { vm: await vmFacts(lab), stream: await streamFigures(lab.profile(TIMINGS), lab.release.good, spare, ext4) };
+  });
+  const out = writeResult('downtime-stream.json', {
+    stream,
+    formats: FORMATS,
+    vm,
+    machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+    date: new Date().toISOString(),
+  });
+  printRows(streamRows(stream), out);
 }
 
 main().catch((e) => {
