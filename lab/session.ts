@@ -95,7 +95,8 @@ export async function ensureReleaseImage(): Promise<LabArtifact & { manifest: st
 export async function bootLab(image: LabImage, name: string, workDir: string): Promise<VmHandle> {
   const vm = await startVm({ disk: image.disk, layout: image.layout, name, workDir });
   try {
-    await vm.waitForSsh(240_000);
+    // A cold boot takes 25–80 s under TCG on an idle machine, and over 4 minutes on a loaded one.
+    await vm.waitForSsh(480_000);
   } catch (e) {
     await vm.stop();
     throw e;
