@@ -28,10 +28,8 @@ export interface OperatorMessage {
   at: number;
 }
 
-export interface ChildRunFacts {
-  workflowId: string;
-  runId: string;
-  workflowType: string;
+/** How a run ended and what it left, as its history (or its parent's) records it. */
+interface RunEnd {
   startedAt: number;
   closedAt?: number;
   close: CloseKind;
@@ -41,14 +39,14 @@ export interface ChildRunFacts {
   failure?: string;
 }
 
-export interface HistoryFacts {
+export interface ChildRunFacts extends RunEnd {
+  workflowId: string;
+  runId: string;
   workflowType: string;
-  startedAt: number;
-  closedAt?: number;
-  close: CloseKind;
-  /** The run's result, or the status its UpgradeFailed failure carries; not yet validated. */
-  result?: unknown;
-  failure?: string;
+}
+
+export interface HistoryFacts extends RunEnd {
+  workflowType: string;
   /** The run this one continued (continue-as-new), if any: its history holds the earlier part. */
   continuedFromRunId?: string;
   messages: OperatorMessage[];
