@@ -19,7 +19,8 @@ import type { HostFacts, SlotFacts } from '../../lib/contract.js';
 import type { Profile } from '../../lib/profile.js';
 import { ManifestError } from '../../lib/release-manifest.js';
 import { KERNEL_VERSION, makeKey, PRETTY_NAME, sign, type TestKey } from '../helpers/release-fixture.js';
-import { sshdProfile, sshdSession, startSshd, type Sshd } from '../helpers/sshd.js';
+import { startCorruptingSshd } from '../helpers/corrupting-sshd.js';
+import { sshdProfile, sshdSession, type Sshd } from '../helpers/sshd.js';
 
 // Generous: a few seconds each on a quiet machine, but this one is shared.
 const T = 240_000;
@@ -81,18 +82,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
     run('mkfs.ext4', '-q', '-F', '-L', 'ab-slot-b', small);
 
     // A fault between controller and host: the receiving script's stdin gets one byte changed.
-    const flip = join(session.tmp, 'flip.cjs');
-    writeFileSync(
-      flip,
-      `let at = 0; const AT = 100000;
-process.stdin.on('data', (c) => { if (at <= AT && AT < at + c.length) c[AT - at] ^= 0xff; at += c.length;
-  if (!process.stdout.write(c)) { process.stdin.pause(); process.stdout.once('drain', () => process.stdin.resume()); } });
-process.stdin.on('end', () => process.stdout.end());\n`,
-    );
-    const wrapper = join(session.tmp, 'corrupt-stream.sh');
-    writeFileSync(wrapper, `#!/bin/sh\ncase $SSH_ORIGINAL_COMMAND in\n  *'tee -p'*) ${process.execPath} ${flip} | sh -c "$SSH_ORIGINAL_COMMAND" ;;\n  *) exec sh -c "$SSH_ORIGINAL_COMMAND" ;;\nesac\n`);
-    chmodSync(wrapper, 0o755);
-    corrupting = await startSshd({ identityFile: session.sshd.identityFile, extraConfig: [`ForceCommand ${wrapper}`] });
+    corrupting = await startCorruptingSshd(session.sshd.identityFile, session.tmp, 100000);
   }, 90_000);
 
   afterAll(async () => {

@@ -3,7 +3,7 @@
 // a real ext4 spare (a loop device, mounted where the runbook mounts it), and the host checks the
 // sha256 of what it received before the install is marked complete.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -15,7 +15,8 @@ import { SshHost } from '../../activities/ssh.js';
 import { FailureTypes, type HostFacts } from '../../lib/contract.js';
 import type { ImageRelease, Profile } from '../../lib/profile.js';
 import { buildRelease, KERNEL_VERSION, makeKey, PRETTY_NAME, sha256Of, sign, type TestKey } from '../helpers/release-fixture.js';
-import { sshdProfile, sshdSession, startSshd, type Sshd } from '../helpers/sshd.js';
+import { startCorruptingSshd } from '../helpers/corrupting-sshd.js';
+import { sshdProfile, sshdSession, type Sshd } from '../helpers/sshd.js';
 
 const T = 120_000;
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
@@ -46,21 +47,8 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
   }, 60_000);
 
   beforeAll(async () => {
-    // A fault between controller and host: this sshd runs every command through a wrapper that,
-    // for the receiving script only (the one that runs `tee -p`), changes one byte of its stdin
-    // at offset 200000, inside the payload file's data: tar unpacks it without complaint.
-    const flip = join(session.tmp, 'flip.cjs');
-    writeFileSync(
-      flip,
-      `let at = 0; const AT = 200000;
-process.stdin.on('data', (c) => { if (at <= AT && AT < at + c.length) c[AT - at] ^= 0xff; at += c.length;
-  if (!process.stdout.write(c)) { process.stdin.pause(); process.stdout.once('drain', () => process.stdin.resume()); } });
-process.stdin.on('end', () => process.stdout.end());\n`,
-    );
-    const wrapper = join(session.tmp, 'corrupt-stream.sh');
-    writeFileSync(wrapper, `#!/bin/sh\ncase $SSH_ORIGINAL_COMMAND in\n  *'tee -p'*) ${process.execPath} ${flip} | sh -c "$SSH_ORIGINAL_COMMAND" ;;\n  *) exec sh -c "$SSH_ORIGINAL_COMMAND" ;;\nesac\n`);
-    chmodSync(wrapper, 0o755);
-    corrupting = await startSshd({ identityFile: session.sshd.identityFile, extraConfig: [`ForceCommand ${wrapper}`] });
+    // One byte of the stream changed at offset 200000, inside the payload file's data.
+    corrupting = await startCorruptingSshd(session.sshd.identityFile, session.tmp, 200000);
   }, 60_000);
 
   afterAll(async () => {
