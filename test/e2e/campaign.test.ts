@@ -1,7 +1,9 @@
 // A fleet campaign driven through the CLI (`ab-upgrade campaign start … --follow`, as an operator
-// runs it) over two hosts: the lab VM, reached as an unprivileged user with sudo, and a host
-// whose SSH port has nothing behind it. Waves of one and a budget of zero: the VM's wave commits
-// it for real; the next wave's host is unreachable, counts as a failure, and the campaign halts.
+// runs it) over two hosts of an Ansible inventory (INI groups and group vars on a profile
+// template, a per-host override in the campaign file): the lab VM, reached as an unprivileged
+// user with sudo, and a host whose SSH port has nothing behind it. Waves of one and a budget of
+// zero: the VM's wave commits it for real; the next wave's host is unreachable, counts as a
+// failure, and the campaign halts.
 // Full scope only (AB_UPGRADE_E2E=full); the campaign's logic runs in CI on the workflow tests.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { CampaignStatus } from '../../lib/campaign-api.js';
 import { freePort } from '../../lib/free-port.js';
-import { profileFileContent, type Profile } from '../../lib/profile.js';
+import { profileFileContent } from '../../lib/profile.js';
 import { fullE2e } from '../helpers/e2e-scope.js';
 import { hostSlot, onVm, plainReboot, setupLab, type LabEnv } from '../helpers/lab-env.js';
 
@@ -40,12 +42,39 @@ describe.runIf(fullE2e)('fleet campaign on the lab VM (through the CLI)', () => 
     );
     const vmProfile = lab.profile({ user: 'deploy', become: 'sudo', carry: { defaults: true, files: ['/home/deploy/.ssh'], exclude: [] } });
     expect(vmProfile.become).toBe('sudo');
-    // Nothing listens on its port; no power driver (the VM's QMP socket must not be its).
-    const ghost: Profile = { ...vmProfile, name: `${vmProfile.name}-ghost`, port: await freePort(), power: { driver: 'none' } };
-    writeFileSync(join(dir, 'vm.yaml'), stringify(profileFileContent(vmProfile)));
-    writeFileSync(join(dir, 'ghost.yaml'), stringify(profileFileContent(ghost)));
+    // The hosts come from an Ansible inventory laid onto a template (the profile without the
+    // host's own fields), as a fleet that already lives in Ansible would give them. The template
+    // has no power driver; the campaign's per-host override gives the VM its QMP socket (the
+    // ghost, with nothing listening on its port, must not get it).
+    const { name: _n, host, port, user: _u, become: _b, hostKey, auth, power, ...template } = profileFileContent(vmProfile);
+    expect(power).toMatchObject({ driver: 'qmp' });
+    const ghostName = `${vmProfile.name}-ghost`;
+    const identityFile = (auth as { identityFile: string }).identityFile;
+    writeFileSync(join(dir, 'template.yaml'), stringify({ ...template, power: { driver: 'none' } }));
+    writeFileSync(
+      join(dir, 'hosts.ini'),
+      [
+        '[lab]',
+        `${vmProfile.name} ansible_host=${host} ansible_port=${port}`,
+        '[ghosts]',
+        `${ghostName} ansible_host=${host} ansible_port=${await freePort()}`,
+        '[fleet:children]',
+        'lab',
+        'ghosts',
+        '[fleet:vars]',
+        'ansible_user=deploy',
+        'ansible_become=true',
+        `ansible_ssh_private_key_file=${identityFile}`,
+        `ab_upgrade_hostKey="${hostKey}"`,
+        '',
+      ].join('\n'),
+    );
     const name = `e2e-${vmProfile.name}`;
-    writeFileSync(join(dir, 'campaign.yaml'), stringify({ name, hosts: ['vm.yaml', 'ghost.yaml'], waves: [1], failureBudget: 0, retryWithin: '2s' }));
+    writeFileSync(
+      join(dir, 'campaign.yaml'),
+      stringify({ name, inventory: 'hosts.ini', template: 'template.yaml', limit: 'fleet', overrides: { [vmProfile.name]: { power } }, waves: [1], failureBudget: 0, retryWithin: '2s' }),
+    );
+    const ghost = { name: ghostName };
     const env = { ...process.env, TEMPORAL_ADDRESS: lab.env.address, AB_UPGRADE_TASK_QUEUE: lab.taskQueue };
     const cli = (...args: string[]) =>
       promisify(execFile)('node', [CLI, 'campaign', ...args], { env, timeout: 30 * 60_000 }).then(

@@ -1,4 +1,5 @@
-// The product's claim on a real Debian 12 VM with BIOS/MBR and GRUB (grub-pc):
+// The product's claim on a real Debian 12 VM with BIOS/MBR and GRUB (grub-pc), installing the
+// signed ext4-image release (the UEFI file installs the tarball):
 //  - upgrade 12 → 13 with an approval wait, an edit during the wait carried by the final sync,
 //    the host's identity, users, a carried file, an enabled service and the data partition kept,
 //    slot A untouched but for the GRUB files we manage;  (e2e scenarios 1 and 7)
@@ -6,6 +7,7 @@
 //  - a later rollbackHost back to the previous slot;  (scenario 3, ownership after rollback)
 // A plain reboot after every transition proves GRUB's ownership moved correctly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureReleaseImage, type LabArtifact } from '../../lab/session.js';
 import { approveUpdate } from '../../lib/workflow-api.js';
 import { fullE2e } from '../helpers/e2e-scope.js';
 import { finalStatus, hostSlot, onVm, plainReboot, setupLab, slotManifest, start, waitForState, type LabEnv } from '../helpers/lab-env.js';
@@ -20,7 +22,10 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
   let lab: LabEnv;
   // sha256 of a file on the data partition, written before the first upgrade.
   let payloadSum = '';
+  let release: LabArtifact;
   beforeAll(async () => {
+    // Built (or found in the cache) before the VM starts: it takes the machine's CPU.
+    release = await ensureReleaseImage();
     lab = await setupLab('bios');
   });
   afterAll(async () => {
@@ -28,11 +33,14 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
   });
 
   const profile = (overrides = {}) =>
-    lab.profile({
-      carry: { defaults: true, files: [CARRIED, DEMO_UNIT], exclude: [] },
-      health: { units: ['ssh.service', 'ab-demo.service'], tcpPorts: [22] },
-      ...overrides,
-    });
+    lab.profile(
+      {
+        carry: { defaults: true, files: [CARRIED, DEMO_UNIT], exclude: [] },
+        health: { units: ['ssh.service', 'ab-demo.service'], tcpPorts: [22] },
+        ...overrides,
+      },
+      release,
+    );
 
   const plainRebootStaysOn = async (slot: string) => expect(await plainReboot(lab.vm)).toBe(slot);
 
@@ -51,7 +59,9 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     // Slot A as it is before the upgrade starts: nothing of ours has run yet.
     const manifestA = await slotManifest(vm, '/', MANAGED_ON_A);
 
-    const handle = await start(lab, 'upgradeHost', { profile: profile(), requestedBy: 'e2e' });
+    const p = profile();
+    expect(p.release).toMatchObject({ source: 'image', format: 'ext4-image' });
+    const handle = await start(lab, 'upgradeHost', { profile: p, requestedBy: 'e2e' });
     const waiting = await waitForState(handle, (s) => s.state === 'awaiting-approval', 15 * 60_000);
     expect(waiting.carry?.carried).toContain(CARRIED);
     // The image was installed after its signature (the lab key) and the host's digest checked out.
@@ -77,6 +87,14 @@ describe('BIOS lab host: upgrade, round trip, rollback', () => {
     expect((await onVm(vm, 'systemctl is-enabled ab-demo.service; systemctl is-active ab-demo.service')).split('\n')).toEqual(['enabled', 'active', '']);
     expect((await onVm(vm, 'sha256sum /srv/data/payload | cut -d" " -f1')).trim()).toBe(payloadSum);
     expect((await onVm(vm, 'grub-editenv list')).trim()).toContain('saved_entry=ab-upgrade-slot-b');
+    // The image (built shrunk) fills slot B again and carries B's label; / is mounted by that
+    // filesystem's UUID as the carried fstab says.
+    const [fsBlocks, blockSize, devBytes] = (
+      await onVm(vm, 'd=$(findmnt -no SOURCE /); tune2fs -l "$d" | sed -n "s/^Block count: *//p; s/^Block size: *//p"; blockdev --getsize64 "$d"')
+    ).trim().split('\n').map(Number);
+    expect(fsBlocks! * blockSize!).toBeGreaterThan(devBytes! * 0.98);
+    expect((await onVm(vm, 'findmnt -no LABEL /')).trim()).toBe('ab-slot-b');
+    expect((await onVm(vm, `awk '$2 == "/" {print $1}' /etc/fstab`)).trim()).toBe(`UUID=${(await onVm(vm, 'findmnt -no UUID /')).trim()}`);
 
     // Slot A: unchanged but for the GRUB files the runbook manages.
     await onVm(vm, 'mkdir -p /mnt/a && mount -o ro LABEL=ab-slot-a /mnt/a');
