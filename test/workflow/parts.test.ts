@@ -161,7 +161,7 @@ describe('comeback watch', () => {
     await withWorker({ failFirst: { awaitComeback: 'host key of 192.0.2.10 changed' } }, async ({ taskQueue }) => {
       const handle = await startWatch(taskQueue, { bootIdBefore: 'boot-1', deadlineMs: 2_000, waitOut: true });
       const { comeback, status, issuedAt, waitedUntil } = await handle.result();
-      expect(comeback).toEqual({ kind: 'failed', reason: 'host key of 192.0.2.10 changed [CommandFailed]', deadlineAt: issuedAt + 2_000 });
+      expect(comeback).toEqual({ kind: 'failed', reason: 'host key of 192.0.2.10 changed [CommandFailed]', deadlineAt: issuedAt + 2_000, hostKeyChanged: false });
       expect(outcomes(status)).toEqual(['awaitComeback:failed']);
       expect(status.notices.join('\n')).toMatch(/awaitComeback failed: host key of 192\.0\.2\.10 changed/);
       const types = await eventTypes(handle);
