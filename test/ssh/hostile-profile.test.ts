@@ -11,18 +11,30 @@
 // Fields that never reach the host are not sent anywhere here: name, host, port, hostKey, auth.*
 // (used by the controller's SSH client), carry.exclude and health.commands[].name (used on the
 // controller only), power.* (the controller's power driver), release.url/signature/publicKey (read
-// on the controller). release.mirror goes to debootstrap as script() argument $3 (see
-// activities/release.ts); it is not driven here (that needs the install's own mount point).
+// on the controller).
+//
+// Two fields need a spare slot to reach the host, so they run only as root, on a loop device
+// mounted where the runbook mounts the spare: release.mirror (installRelease hands it to
+// debootstrap) and kernelArgs on the kexec path (trialBoot hands the kernel command line to the
+// spare's kexec through chroot). There the shims also stand in for debootstrap, chroot (neither
+// installs nor loads anything), systemd-run (so no reboot is ever scheduled), logger, and cat for
+// /sys/kernel/kexec_loaded alone (it answers "loaded").
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trialBoot } from '../../activities/boot.js';
 import { copyPaths } from '../../activities/carry.js';
 import { checkHealth, measureHostDowntime } from '../../activities/health.js';
 import { gatherRawFacts } from '../../activities/inspect.js';
 import { gatherPreflight } from '../../activities/preflight.js';
+import { SPARE_MNT } from '../../activities/host-io.js';
+import { installRelease } from '../../activities/release.js';
 import { closeAllHosts, SshHost } from '../../activities/ssh.js';
 import { carryList } from '../../lib/carry.js';
+import type { BootEntry, HostFacts } from '../../lib/contract.js';
+import { slotCmdline, slotEntryId } from '../../lib/grub.js';
 import { profileDeviceRefs } from '../../lib/layout.js';
 import { parseProfile, ProfileError, type Profile } from '../../lib/profile.js';
 import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
@@ -56,6 +68,13 @@ const HOSTILE = [
   '|&><!',
 ];
 
+/** The kernel the stand-in debootstrap leaves in the spare's /boot. */
+const KV = '6.12.48+deb13-amd64';
+/** What a root needs for installRelease's checks and the kexec load: a kernel, an initrd, os-release, proc/sys/dev. */
+const POPULATE = `r=$1; mkdir -p "$r/boot" "$r/etc" "$r/proc" "$r/sys" "$r/dev"
+: > "$r/boot/vmlinuz-${KV}"; : > "$r/boot/initrd.img-${KV}"
+printf '%s\\n' 'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"' > "$r/etc/os-release"`;
+
 let sshd: Sshd;
 let dir: string;
 let shims: string;
@@ -85,6 +104,12 @@ beforeAll(async () => {
   shim('sh', 'exec /bin/sh "$@"');
   shim('cp', 'exec /bin/cp "$@"');
   shim('realpath', 'exec /usr/bin/realpath "$@"');
+  // debootstrap's target is its second-to-last argument: given what installRelease then reads.
+  shim('debootstrap', `root=; prev=\nfor a in "$@"; do root=$prev; prev=$a; done\nset -- "$root"\n${POPULATE}`);
+  shim('chroot', 'exit 0');
+  shim('systemd-run', 'exit 0');
+  shim('logger', 'exit 0');
+  shim('cat', '[ "$*" = /sys/kernel/kexec_loaded ] && { echo 1; exit 0; }\nexec /bin/cat "$@"');
   shim(
     'systemctl',
     `case "$*" in
@@ -234,5 +259,111 @@ describe('profile strings with hostile values', () => {
     await gatherRawFacts(h, profileDeviceRefs(profile));
     const realpaths = argvOf('realpath');
     for (const ref of Object.values(refs)) expect(realpaths, ref).toContainEqual(['-e', '--', ref]);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)('profile strings that reach the host through the spare slot (root: a loop device)', () => {
+  const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+  let loop: string;
+  let facts: HostFacts;
+
+  beforeAll(() => {
+    const img = join(dir, 'spare.img');
+    run('truncate', '-s', '64M', img);
+    loop = run('losetup', '-f', '--show', img);
+    run('mkfs.ext4', '-q', '-F', '-L', 'ab-slot-b', loop);
+    const m = join(dir, 'populate');
+    mkdirSync(m);
+    run('mount', loop, m);
+    try {
+      run('sh', '-c', POPULATE, 'populate', m);
+    } finally {
+      run('umount', m);
+    }
+    facts = {
+      bootMode: 'bios',
+      cmdline: 'BOOT_IMAGE=/boot/vmlinuz-6.1.0-9-amd64 root=UUID=11111111-2222-3333-4444-555555555555 ro quiet console=tty0',
+      spare: { name: 'b', device: loop, partuuid: null, uuid: null, label: 'ab-slot-b', fstype: 'ext4', sizeBytes: 64 << 20, usedBytes: null },
+    } as HostFacts;
+  }, T);
+
+  afterAll(() => {
+    try {
+      // -R: also whatever the kexec load bound below it, had it stopped half way.
+      if (run('sh', '-c', 'findmnt -n -o SOURCE --mountpoint "$1" || true', 'sh', SPARE_MNT) === loop) run('umount', '-R', SPARE_MNT);
+    } finally {
+      if (loop) run('losetup', '-d', loop);
+    }
+  }, T);
+
+  it('release.mirror: debootstrap gets it verbatim as its one mirror argument, nothing run', { timeout: 4 * T }, async () => {
+    const debootstrapRelease = (mirror: string) => ({ release: { source: 'debootstrap', suite: 'trixie', mirror } });
+    // The schema wants a URL: in its path every payload is accepted; as its host, what a URL
+    // cannot hold there (blanks, quotes, "|&<>", "#", "?") is refused, naming release.mirror, but
+    // the blank-free command substitutions and ";" pass.
+    const inPath = accepted('release.mirror', (s) => `http://deb.example/${s}`, debootstrapRelease);
+    expect(inPath).toHaveLength(HOSTILE.length);
+    const asHost = accepted('release.mirror', (s) => `http://${s}/debian`, debootstrapRelease);
+    expect(HOSTILE.length - asHost.length).toBeGreaterThanOrEqual(8);
+    expect(asHost).toEqual(
+      expect.arrayContaining([`http://$(touch\${IFS}${PWNED})/debian`, `http://\`touch\${IFS}${PWNED}\`/debian`, `http://;touch\${IFS}${PWNED};/debian`, 'http://-n/debian']),
+    );
+
+    const mirrors = [...inPath, ...asHost].map((given) => ({ given, parsed: (sshdProfile(sshd, debootstrapRelease(given)).release as { mirror: string }).mirror }));
+    // The URL check trims the value and drops tabs and newlines (as a URL parser does); every
+    // other byte, shell syntax included, is kept as given.
+    for (const { given, parsed } of mirrors) if (!/^\s|\s$|[\t\n]/.test(given)) expect(parsed, given).toBe(given);
+    expect(mirrors.filter(({ parsed }) => parsed.includes(`$(touch ${PWNED})`) || parsed.includes(`\`touch ${PWNED}\``)).length).toBeGreaterThanOrEqual(2);
+
+    const include = 'linux-image-amd64,systemd-sysv,udev,dbus,openssh-server,ifupdown,isc-dhcp-client,initramfs-tools,kexec-tools,sudo,procps,iproute2,e2fsprogs,zstd,grub2-common,grub-pc-bin';
+    for (const { parsed: mirror } of mirrors) {
+      const r = await installRelease(h, sshdProfile(sshd, debootstrapRelease(mirror)), facts);
+      expect(r.kernel, mirror).toBe(KV);
+      // One debootstrap run with this mirror: its argv exactly, the mirror last and whole.
+      const runs = argvOf('debootstrap').filter((a) => a.at(-1) === mirror);
+      expect(runs, mirror).toEqual([['--force-check-gpg', '--variant=minbase', '--components=main', `--include=${include}`, 'trixie', SPARE_MNT, mirror]]);
+      // The install script got it as $3.
+      const script = argvOf('sh').filter((a) => a[0] === '-c' && a[1]!.includes('"$db" --force-check-gpg') && a[5] === mirror);
+      expect(script.map((a) => a.slice(2)), mirror).toEqual([['ab-upgrade', SPARE_MNT, 'trixie', mirror, include, 'main', '/run/ab-upgrade/install.lock']]);
+    }
+    expect(existsSync(PWNED)).toBe(false);
+  });
+
+  it('kernelArgs on the kexec path: kexec gets the command line verbatim as one argument', { timeout: 2 * T }, async () => {
+    // The GRUB grammar refuses every payload but these, naming the field.
+    expect(accepted('kernelArgs', (s) => s, (v) => ({ kernelArgs: v }))).toEqual(['-n', '--help', ' spaced  out ']);
+    // The most hostile kernelArgs it accepts: options, "=" and "," nests, parentheses, "@", "+".
+    const kernelArgs = '-n --help console=ttyS0,115200n8 dyndbg=file:a.c,+p x=(a)b@c/d:e,f=g (touch) ==,, +- /a/b.c_d:e@f';
+    const profile = sshdProfile(sshd, { reboot: 'kexec', kernelArgs });
+    expect(profile.kernelArgs).toBe(kernelArgs);
+    // The entry as addBootEntry makes it (not run here: it would rewrite this machine's /boot/grub).
+    const cmdline = slotCmdline(facts.cmdline, 'b', profile.kernelArgs);
+    expect(cmdline).toBe(`quiet console=tty0 ${kernelArgs} panic=10 ab.slot=b`);
+    const entry: BootEntry = {
+      entryId: slotEntryId('b'),
+      targetSlot: 'b',
+      title: 'ab-upgrade: slot b - Debian GNU/Linux 13 (trixie)',
+      kernel: `/boot/vmlinuz-${KV}`,
+      initrd: `/boot/initrd.img-${KV}`,
+      cmdline,
+      previousDefault: null,
+      changedGrubDefault: false,
+      backupDir: '/boot/grub/ab-upgrade-backup-x',
+    };
+    // trialBoot ends by scheduling "systemctl kexec": only ever with the stand-ins in front.
+    for (const c of ['systemd-run', 'systemctl', 'chroot', 'logger']) {
+      expect((await h.exec(['sh', '-c', `command -v ${c}`])).stdout.trim()).toBe(join(shims, c));
+    }
+
+    const r = await trialBoot(h, profile, facts, entry);
+    expect(r.mode).toBe('kexec');
+    const uuid = run('blkid', '-s', 'UUID', '-o', 'value', loop);
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    const loads = argvOf('chroot').filter((a) => a[1] === 'kexec');
+    expect(loads).toEqual([[SPARE_MNT, 'kexec', '-s', '-l', `/boot/vmlinuz-${KV}`, `--command-line=root=UUID=${uuid} ro ${cmdline}`, `--initrd=/boot/initrd.img-${KV}`]]);
+    expect(argvOf('systemd-run')).toEqual([['--quiet', '--on-active=1', '--timer-property=AccuracySec=100ms', 'systemctl', 'kexec']]);
+    // The bind mounts for the chroot were undone.
+    for (const d of ['proc', 'sys', 'dev']) expect(run('sh', '-c', 'mountpoint -q "$1" && echo yes || echo no', 'sh', join(SPARE_MNT, d))).toBe('no');
+    expect(existsSync(PWNED)).toBe(false);
   });
 });
