@@ -4,7 +4,7 @@
 // RSS and the server's state are its own. Prints a table and writes bench/results/campaign.json
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
-//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}']
+//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db file|wal|memory]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -31,6 +31,14 @@ const SCALE = Number(arg('scale', '0.1'));
 const SEED = Number(arg('seed', '1'));
 const LABEL = arg('label', 'run');
 const WORKER_OPTIONS = JSON.parse(arg('worker-options', '{}')) as RunArgs['workerOptions'];
+/**
+ * The dev server's store: "file" (its SQLite defaults, as the tests run it), "wal" (the same file
+ * in write-ahead-log mode with synchronous=normal, as temporal-dev.sh runs it), or "memory" (no
+ * file: what the SQLite writes cost).
+ */
+const SERVER_DBS = { file: {}, wal: { sqlitePragmas: ['journal_mode=wal', 'synchronous=normal'] }, memory: { inMemory: true } } as const;
+const SERVER_DB = arg('server-db', 'file') as keyof typeof SERVER_DBS;
+if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not file, wal or memory`);
 const OUT = arg('out', join(ROOT, 'bench/results/campaign.json'));
 const GOALS = { ratio: 1.05, peakRssMB: 512, historyBytes: 10 * 1024 * 1024 };
 const CORES = cpus().length;
@@ -87,7 +95,7 @@ interface SizeRecord extends RunFigures {
 
 async function measure(hosts: number): Promise<SizeRecord> {
   const loadBefore = load();
-  const server = await startDevServer();
+  const server = await startDevServer(SERVER_DBS[SERVER_DB]);
   try {
     console.error(`${hosts} hosts: dev server ${server.address}, load ${loadBefore.join(' ')}`);
     const stopAfterWave = STOP_AFTER[hosts];
@@ -192,6 +200,7 @@ function record(date: string, runs: SizeRecord[]) {
   return {
     date,
     label: LABEL,
+    serverDb: SERVER_DB,
     machine: { cores: CORES, cpu: cpus()[0]?.model, memoryMB: Math.round(totalmem() / 1024 / 1024), node: process.version, platform: process.platform },
     simulation: {
       scale: SCALE,

@@ -52,7 +52,9 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
   }
 }
 
-type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number };
+type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number; parts?: StreamParts };
+/** What the stream is made of, each alone: decompression, the host's digest, the stream without the digest. */
+type StreamParts = { localDecompressS: number; localHashS: number; streamNoHashS: number };
 function summary(runs: Run[]) {
   const rawSshS = round(median(runs.map((r) => r.rawSshS)));
   const streamS = round(median(runs.map((r) => r.streamS)));
@@ -88,12 +90,24 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
       await fresh();
-      runs.push({ rawSshS, streamS, localUnpackS, postS });
+      // The parts alone, so the stream can be compared with their sum (no overlap) and their maximum.
+      const localDecompressS = await timed(() => h.script('set -eu; zstd -dc < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
+      await fresh();
+      const localHashS = await timed(() => h.script('set -eu; sha256sum < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
+      await fresh();
+      const streamNoHashS = await timed(() => h.script(`set -eu\n${UNPACK['ext4-image']}`, [spareDevice], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS } });
     }
   } finally {
     await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
   }
-  return { ...summary(runs), postS: round(median(runs.map((r) => r.postS!))) };
+  const part = (k: keyof StreamParts) => round(median(runs.map((r) => r.parts![k])));
+  const s = summary(runs);
+  const parts = { localDecompressS: part('localDecompressS'), localHashS: part('localHashS'), streamNoHashS: part('streamNoHashS') };
+  // 1.0: the stream costs exactly the sum of its parts run one after another (nothing overlaps).
+  const serialSumS = round(s.rawSshS + s.localUnpackS + parts.localHashS);
+  return { ...s, postS: round(median(runs.map((r) => r.postS!))), parts, serialSumS, streamToSerialSum: round(s.streamS / serialSumS) };
 }
 
 /**

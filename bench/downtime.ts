@@ -181,6 +181,14 @@ function streamRows(stream: Stream): [string, string, string][] {
       ['  raw ssh / local unpack or write', `${f.rawSshS} / ${f.localUnpackS} s`, ''],
     );
   }
+  const img = stream.ext4Image;
+  if (img) {
+    rows.push(
+      ['  image: zstd -d alone / sha256 alone (local)', `${img.parts.localDecompressS} / ${img.parts.localHashS} s`, ''],
+      ['  image: stream without the host digest', `${img.parts.streamNoHashS} s`, ''],
+      ['  image: raw + write + digest, one after another', `${img.serialSumS} s`, `stream ÷ that ${img.streamToSerialSum} (1 = no overlap)`],
+    );
+  }
   return rows;
 }
 

@@ -62,6 +62,10 @@ export interface DevServerOptions {
   port?: number;
   /** SQLite file, kept by stop() (default: one in a new temporary directory that stop() removes). */
   dbFile?: string;
+  /** No database file at all: the server keeps its state in memory (a benchmark's comparison point). */
+  inMemory?: boolean;
+  /** SQLite pragmas for the database file, "name=value" (e.g. journal_mode=wal). */
+  sqlitePragmas?: readonly string[];
 }
 
 /** Starts `temporal server start-dev --headless`; resolves once the frontend answers. */
@@ -75,7 +79,7 @@ export async function startDevServer(o: DevServerOptions = {}): Promise<DevServe
   const logFd = openSync(logFile, 'a');
   const child = spawn(
     cli,
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--db-filename', dbFile, '--log-level', 'warn'],
+    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), ...(o.inMemory ? [] : ['--db-filename', dbFile]), ...(o.sqlitePragmas ?? []).flatMap((p) => ['--sqlite-pragma', p]), '--log-level', 'warn'],
     { stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
