@@ -28,7 +28,7 @@ const RESTART_BOUND_MS = 10 * 60_000;
 export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): Promise<RestartFigures> {
   const before = await probeOnce(profile);
   if (!before.bootId) throw new Error(`plain ${verb}: the host does not answer before it: ${before.detail}`);
-  const h = await SshHost.connect(targetFromProfile(profile));
+  const h = await connectPatiently(profile);
   let issuedAt: number;
   try {
     if (verb === 'kexec') await h.script(KEXEC_SELF, [], { timeoutMs: 120_000 });
@@ -43,6 +43,25 @@ export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): 
   const health = await checkHealth(profile);
   if (!health.ok) throw new Error(`plain ${verb}: unhealthy after it: ${health.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join(', ')}`);
   return { firstAnswerS: (back.answeredAt - issuedAt) / 1000, healthyS: (health.checkedAt - issuedAt) / 1000 };
+}
+
+/**
+ * A connection right after an upgrade or a restart, tried up to 12 times 5 s apart: once, right
+ * after an upgrade had committed and a probe had answered, the next connection was dropped
+ * before the SSH handshake, which ended a whole benchmark run. (OpenSSH 9.8 and later can refuse
+ * an address for a while after connections that closed before authenticating, such as dropped
+ * comeback probes; not confirmed as the cause here.)
+ */
+async function connectPatiently(profile: Profile): Promise<SshHost> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await SshHost.connect(targetFromProfile(profile));
+    } catch (e) {
+      if (attempt === 12 || (e as Error).name === 'HostKeyMismatchError') throw e;
+      console.error(`plain restart: connecting failed (${(e as Error).message.split('\n')[0]}); again in 5 s`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
 }
 
 /** The same two figures from a committed upgrade's own record. */
