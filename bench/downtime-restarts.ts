@@ -28,7 +28,7 @@ const RESTART_BOUND_MS = 10 * 60_000;
 export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): Promise<RestartFigures> {
   const before = await probeOnce(profile);
   if (!before.bootId) throw new Error(`plain ${verb}: the host does not answer before it: ${before.detail}`);
-  const h = await connectPatiently(profile);
+  const h = await patiently(() => SshHost.connect(targetFromProfile(profile)));
   let issuedAt: number;
   try {
     if (verb === 'kexec') await h.script(KEXEC_SELF, [], { timeoutMs: 120_000 });
@@ -40,25 +40,25 @@ export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): 
   const back = await pollComeback(profile, before.bootId, profile.timings.pollInterval, giveUp).catch((e: unknown) => {
     throw giveUp.aborted ? new Error(`plain ${verb}: the host did not come back within ${RESTART_BOUND_MS / 60_000} min`) : e;
   });
-  const health = await checkHealth(profile);
+  const health = await patiently(() => checkHealth(profile));
   if (!health.ok) throw new Error(`plain ${verb}: unhealthy after it: ${health.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join(', ')}`);
   return { firstAnswerS: (back.answeredAt - issuedAt) / 1000, healthyS: (health.checkedAt - issuedAt) / 1000 };
 }
 
 /**
- * A connection right after an upgrade or a restart, tried up to 12 times 5 s apart: once, right
- * after an upgrade had committed and a probe had answered, the next connection was dropped
- * before the SSH handshake, which ended a whole benchmark run. (OpenSSH 9.8 and later can refuse
- * an address for a while after connections that closed before authenticating, such as dropped
- * comeback probes; not confirmed as the cause here.)
+ * A connection (or health check) right after an upgrade or a restart, tried up to 12 times 5 s apart (as the
+ * runbook's activities are retried): twice, right after a probe had answered, the next
+ * connection was dropped before the SSH handshake, which ended a whole benchmark run. (A
+ * guess, not confirmed: QEMU's port forward hands the booting guest's sshd the connections it
+ * held for earlier probes, which then count against sshd's MaxStartups until they time out.)
  */
-async function connectPatiently(profile: Profile): Promise<SshHost> {
+export async function patiently<T>(f: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await SshHost.connect(targetFromProfile(profile));
+      return await f();
     } catch (e) {
       if (attempt === 12 || (e as Error).name === 'HostKeyMismatchError') throw e;
-      console.error(`plain restart: connecting failed (${(e as Error).message.split('\n')[0]}); again in 5 s`);
+      console.error(`bench: ${(e as Error).message.split('\n')[0]}; again in 5 s`);
       await new Promise((r) => setTimeout(r, 5000));
     }
   }

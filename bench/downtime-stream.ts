@@ -11,7 +11,7 @@ import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
 import { labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
 import { startVm } from '../lab/vm.js';
-import { median, round } from './downtime-restarts.js';
+import { median, patiently, round } from './downtime-restarts.js';
 
 /**
  * The same image bytes three ways, into the spare slot (keeping its label; the next upgrade
@@ -20,7 +20,7 @@ import { median, round } from './downtime-restarts.js';
  */
 export async function streamFigures(profile: Profile, release: LabArtifact, spareDevice: string, ext4: LabArtifact | null, reps = 3) {
   const image = release.path;
-  const control = await SshHost.connect(targetFromProfile(profile));
+  const control = await patiently(() => SshHost.connect(targetFromProfile(profile)));
   const h = await connectForBulk(control, profile).finally(() => control.close());
   const mnt = '/run/ab-bench';
   const timed = async (f: () => Promise<unknown>) => {
