@@ -187,7 +187,8 @@ export async function checkHealth(profile: Profile): Promise<HealthReport> {
 }
 
 // Realtime of "active" for units: boot realtime + ActiveEnterTimestampMonotonic.
-const UNIT_TIMES = `
+/** Args: units. Prints the host's clock and uptime, then each unit's ActiveEnterTimestampMonotonic (µs since boot). */
+export const UNIT_TIMES = `
 now=$(date +%s.%N); up=$(cut -d' ' -f1 /proc/uptime)
 echo "$now $up"
 for u in "$@"; do echo "$u $(systemctl show -P ActiveEnterTimestampMonotonic -- "$u" 2>/dev/null || echo 0)"; done

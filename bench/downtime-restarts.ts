@@ -2,7 +2,8 @@
 // own command (activities/boot.ts issueReboot), the first answer from the same comeback poll at
 // the same interval, then the same health checks; nothing else of ours in the loop. A plain
 // reboot goes through the firmware; a plain kexec loads the running kernel and skips it.
-import { checkHealth, pollComeback, probeOnce } from '../activities/health.js';
+import { checkHealth, pollComeback, probeOnce, UNIT_TIMES } from '../activities/health.js';
+import { sh } from '../activities/host-io.js';
 import { issueReboot } from '../activities/boot.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
@@ -12,6 +13,11 @@ import type { WorkflowStatus } from '../lib/workflow-api.js';
 export interface RestartFigures {
   firstAnswerS: number;
   healthyS: number;
+  /**
+   * The host's own clock: from the restart being issued to the new kernel's start (shutdown, then
+   * firmware and boot loader, or the kexec jump), and from there to its sshd being active.
+   */
+  host?: { toKernelS: number; kernelToSshdS: number } | null;
 }
 
 // The running kernel and initrd again, with the running command line (file-based load first,
@@ -30,9 +36,10 @@ export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): 
   if (!before.bootId) throw new Error(`plain ${verb}: the host does not answer before it: ${before.detail}`);
   const h = await patiently(() => SshHost.connect(targetFromProfile(profile)));
   let issuedAt: number;
+  let hostIssuedAtS: number | null;
   try {
     if (verb === 'kexec') await h.script(KEXEC_SELF, [], { timeoutMs: 120_000 });
-    ({ issuedAt } = await issueReboot(h, verb, `benchmark: plain ${verb}`));
+    ({ issuedAt, hostIssuedAtS } = await issueReboot(h, verb, `benchmark: plain ${verb}`));
   } finally {
     h.close();
   }
@@ -42,7 +49,21 @@ export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): 
   });
   const health = await patiently(() => checkHealth(profile));
   if (!health.ok) throw new Error(`plain ${verb}: unhealthy after it: ${health.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail})`).join(', ')}`);
-  return { firstAnswerS: (back.answeredAt - issuedAt) / 1000, healthyS: (health.checkedAt - issuedAt) / 1000 };
+  const host = hostIssuedAtS === null ? null : await patiently(() => hostSplit(profile, hostIssuedAtS));
+  return { firstAnswerS: (back.answeredAt - issuedAt) / 1000, healthyS: (health.checkedAt - issuedAt) / 1000, host };
+}
+
+async function hostSplit(profile: Profile, hostIssuedAtS: number): Promise<RestartFigures['host']> {
+  const h = await SshHost.connect(targetFromProfile(profile));
+  try {
+    const [head = '', sshd = ''] = (await sh(h, UNIT_TIMES, ['ssh.service'])).trim().split('\n');
+    const [now, up] = head.split(' ').map(Number);
+    const kernelStartS = now! - up!;
+    const sshdMono = Number(sshd.split(' ').at(-1)) / 1e6;
+    return sshdMono > 0 ? { toKernelS: round(kernelStartS - hostIssuedAtS), kernelToSshdS: round(sshdMono) } : null;
+  } finally {
+    h.close();
+  }
 }
 
 /**
@@ -79,9 +100,10 @@ export const round = (x: number): number => Math.round(x * 100) / 100;
 
 /** Median, min and max of each figure over a set of restarts, rounded to 10 ms. */
 export function summarize(runs: RestartFigures[]) {
-  const of = (k: keyof RestartFigures) => {
+  const of = (k: 'firstAnswerS' | 'healthyS') => {
     const xs = runs.map((r) => r[k]);
     return { median: round(median(xs)), min: round(Math.min(...xs)), max: round(Math.max(...xs)) };
   };
-  return { n: runs.length, firstAnswerS: of('firstAnswerS'), healthyS: of('healthyS'), runs: runs.map((r) => [round(r.firstAnswerS), round(r.healthyS)]) };
+  const split = runs.every((r) => r.host) ? { toKernelS: round(median(runs.map((r) => r.host!.toKernelS))), kernelToSshdS: round(median(runs.map((r) => r.host!.kernelToSshdS))) } : null;
+  return { n: runs.length, firstAnswerS: of('firstAnswerS'), healthyS: of('healthyS'), hostMedians: split, runs: runs.map((r) => [round(r.firstAnswerS), round(r.healthyS), r.host?.toKernelS ?? null, r.host?.kernelToSshdS ?? null]) };
 }

@@ -12,8 +12,10 @@
 //   6. with --two-vcpus: step 3 again on a 2-vCPU VM (multi-threaded TCG).
 // The accelerator and vCPUs are recorded as the VMs were started, and the guest's own view.
 // Prints a table and writes bench/results/downtime.json; --parts stream runs step 3 alone (on a
-// fresh BIOS VM, written to downtime-stream.json), for a quick look at the install stream.
-//   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus --parts stream]
+// fresh BIOS VM, written to downtime-stream.json), for a quick look at the install stream, and
+// --parts uefi step 5 alone (downtime-uefi.json). Every plain restart also records the host's own
+// split: issued → the new kernel's start, and kernel start → sshd active.
+//   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus --parts stream|uefi]
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -40,7 +42,7 @@ for (const f of FORMATS) if (f !== 'tar.zst' && f !== 'ext4-image') throw new Er
 const WITH_IMAGE = FORMATS.includes('ext4-image');
 const TWO_VCPUS = process.argv.includes('--two-vcpus');
 const PARTS = arg('parts', 'all');
-if (PARTS !== 'all' && PARTS !== 'stream') throw new Error(`--parts: ${PARTS} is not all or stream`);
+if (PARTS !== 'all' && PARTS !== 'stream' && PARTS !== 'uefi') throw new Error(`--parts: ${PARTS} is not all, stream or uefi`);
 const POLL_MS = 1000;
 const TIMINGS = { timings: { approvalTimeout: '1h', comebackDeadline: '10m', pollInterval: `${POLL_MS}ms`, healthTimeout: '2m' } };
 
@@ -95,6 +97,10 @@ async function main() {
     await streamOnly(address, taskQueue, ext4, loadBefore);
     return client.connection.close();
   }
+  if (PARTS === 'uefi') {
+    await uefiOnly(address, taskQueue, loadBefore);
+    return client.connection.close();
+  }
 
   const bios = await withLab(address, taskQueue, 'bios', async (lab) => {
     const vm = await vmFacts(lab);
@@ -114,12 +120,7 @@ async function main() {
     const kexecs = await restarts(lab.profile(TIMINGS), 'kexec', `plain kexec of slot ${last.facts!.spare.name}`);
     return { vm, upgrades, reboots, stream, kexecs };
   });
-  const uefi = await withLab(address, taskQueue, 'uefi', async (lab) => {
-    const vm = await vmFacts(lab);
-    const reboots = await restarts(lab.profile(TIMINGS), 'reboot', 'UEFI plain reboot');
-    const kexecs = await restarts(lab.profile(TIMINGS), 'kexec', 'UEFI plain kexec');
-    return { vm, reboots, kexecs };
-  });
+  const uefi = await uefiRestarts(address, taskQueue);
   await client.connection.close();
   // Alone on the machine: a second VM next to the first would take its CPU.
   let two = null;
@@ -202,6 +203,42 @@ function writeResult(name: string, result: unknown): string {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   return out;
+}
+
+/** Step 5: plain reboots and kexecs of the UEFI lab VM. */
+function uefiRestarts(address: string, taskQueue: string) {
+  return withLab(address, taskQueue, 'uefi', async (lab) => {
+    const vm = await vmFacts(lab);
+    const reboots = await restarts(lab.profile(TIMINGS), 'reboot', 'UEFI plain reboot');
+    const kexecs = await restarts(lab.profile(TIMINGS), 'kexec', 'UEFI plain kexec');
+    return { vm, reboots, kexecs };
+  });
+}
+
+/** Step 5 alone (bench/results/downtime-uefi.json): where a UEFI restart's time goes, firmware or kexec. */
+async function uefiOnly(address: string, taskQueue: string, loadBefore: number[]) {
+  const { vm, reboots, kexecs } = await uefiRestarts(address, taskQueue);
+  const reboot = summarize(reboots);
+  const kexec = summarize(kexecs);
+  const result = {
+    runs: RUNS,
+    kexecRatioUefi: ratio(kexec.healthyS.median, reboot.healthyS.median),
+    reboot,
+    kexec,
+    vm,
+    machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+    date: new Date().toISOString(),
+  };
+  const out = writeResult('downtime-uefi.json', result);
+  const split = (s: ReturnType<typeof summarize>) => (s.hostMedians ? `host: issued → kernel ${s.hostMedians.toKernelS} s, kernel → sshd ${s.hostMedians.kernelToSshdS} s` : '');
+  printRows(
+    [
+      [`UEFI plain reboot, issued → healthy, median of ${RUNS}`, `${reboot.healthyS.median} s (${reboot.healthyS.min}–${reboot.healthyS.max})`, split(reboot)],
+      [`UEFI plain kexec, issued → healthy, median of ${RUNS}`, `${kexec.healthyS.median} s (${kexec.healthyS.min}–${kexec.healthyS.max})`, split(kexec)],
+      ['kexecRatioUefi', `${result.kexecRatioUefi}`, '(goal < 0.8)'],
+    ],
+    out,
+  );
 }
 
 /** Step 3 alone, on a fresh BIOS VM: its spare is slot B, formatted and unused. */
