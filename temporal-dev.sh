@@ -110,8 +110,11 @@ cmd_start() {
   fi
   say "temporal-dev: starting $cli server start-dev on $IP:$PORT (UI $UI_PORT), database $DBFILE"
   # setsid: the server keeps running after this shell exits and does not get the terminal's ^C.
+  # WAL, synced at checkpoints: survives the server being killed, and a 1000-host campaign ran in
+  # 1.24 x its ideal time instead of 3.3 x with SQLite's defaults (npm run bench:campaign).
   setsid "$cli" server start-dev \
     --db-filename "$DBFILE" --ip "$IP" --port "$PORT" --ui-port "$UI_PORT" \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     ${TEMPORAL_UI_CODEC_ENDPOINT:+--ui-codec-endpoint "$TEMPORAL_UI_CODEC_ENDPOINT"} \
     >>"$LOGFILE" 2>&1 </dev/null &
   pid=$!

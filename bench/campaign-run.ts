@@ -93,6 +93,8 @@ export interface RunFigures {
   /** VmHWM of this process (worker, its workflow bundle, the fleet and the client): whole run, and the largest 1 s sample while the campaign ran. */
   peakRssMB: number | null;
   campaignPeakRssMB: number;
+  /** The process's memory when that peak was sampled: the JS heap (workflows, activities, client) and the rest. */
+  atPeakMB: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | null;
   /** RSS once the worker was created (its workflow bundle built), before the campaign started. */
   startRssMB: number;
   /** CPU seconds this process used from the campaign's start to its end (worker, fleet, client). */
@@ -170,7 +172,11 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
     };
 
     let campaignPeakRss = 0;
-    const sampler = setInterval(() => (campaignPeakRss = Math.max(campaignPeakRss, process.memoryUsage.rss())), 1000);
+    let atPeak = null as NodeJS.MemoryUsage | null;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      if (m.rss > campaignPeakRss) [campaignPeakRss, atPeak] = [m.rss, m];
+    }, 1000);
     const saved = process.env.AB_UPGRADE_TASK_QUEUE;
     process.env.AB_UPGRADE_TASK_QUEUE = taskQueue;
     let t0 = 0;
@@ -286,6 +292,7 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
       scheduleToStartMs: { activity: stats(waits.activityMs), workflowTask: stats(waits.workflowTaskMs) },
       peakRssMB,
       campaignPeakRssMB: round(campaignPeakRss / MB, 1),
+      atPeakMB: atPeak && { heapUsed: round(atPeak.heapUsed / MB, 1), heapTotal: round(atPeak.heapTotal / MB, 1), external: round(atPeak.external / MB, 1), arrayBuffers: round(atPeak.arrayBuffers / MB, 1) },
       startRssMB,
       workerCpuS,
       workerOptions,
@@ -301,7 +308,8 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '') as RunArgs & { address: string };
   // Rollbacks and failed activities are scripted: their warnings are expected.
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  // AB_BENCH_LOG=WARN shows the SDK's warnings (a workflow task failing, say) when a run stalls.
+  Runtime.install({ logger: new DefaultLogger((process.env.AB_BENCH_LOG ?? 'ERROR') as 'ERROR') });
   const [connection, clientConnection] = await Promise.all([NativeConnection.connect({ address: args.address }), Connection.connect({ address: args.address })]);
   try {
     const client = new Client({ connection: clientConnection });

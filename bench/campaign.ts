@@ -4,7 +4,7 @@
 // RSS and the server's state are its own. Prints a table and writes bench/results/campaign.json
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
-//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db file|wal|memory]
+//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -32,13 +32,12 @@ const SEED = Number(arg('seed', '1'));
 const LABEL = arg('label', 'run');
 const WORKER_OPTIONS = JSON.parse(arg('worker-options', '{}')) as RunArgs['workerOptions'];
 /**
- * The dev server's store: "file" (its SQLite defaults, as the tests run it), "wal" (the same file
- * in write-ahead-log mode with synchronous=normal, as temporal-dev.sh runs it), or "memory" (no
- * file: what the SQLite writes cost).
+ * The dev server's store: "wal" (the database file in write-ahead-log mode, as the tests and
+ * temporal-dev.sh run it), "file" (the same file with SQLite's defaults), or "memory" (no file).
  */
-const SERVER_DBS = { file: {}, wal: { sqlitePragmas: ['journal_mode=wal', 'synchronous=normal'] }, memory: { inMemory: true } } as const;
-const SERVER_DB = arg('server-db', 'file') as keyof typeof SERVER_DBS;
-if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not file, wal or memory`);
+const SERVER_DBS = { wal: {}, file: { sqlitePragmas: [] }, memory: { inMemory: true } } as const;
+const SERVER_DB = arg('server-db', 'wal') as keyof typeof SERVER_DBS;
+if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not wal, file or memory`);
 const OUT = arg('out', join(ROOT, 'bench/results/campaign.json'));
 const GOALS = { ratio: 1.05, peakRssMB: 512, historyBytes: 10 * 1024 * 1024 };
 const CORES = cpus().length;
@@ -152,6 +151,7 @@ function print(runs: SizeRecord[]): void {
       ].join(' | '),
     );
     console.log(`  worker: RSS ${r.startRssMB} MB at start, ${r.campaignPeakRssMB} MB peak sampled during the campaign, ${r.workerCpuS} CPU s; dev server: ${r.serverPeakRssMB} MB peak, ${r.serverCpuS} CPU s`);
+    if (r.atPeakMB) console.log(`  worker at its sampled peak: JS heap ${r.atPeakMB.heapUsed} MB used of ${r.atPeakMB.heapTotal}, external ${r.atPeakMB.external} MB (array buffers ${r.atPeakMB.arrayBuffers})`);
     console.log(`  waves (ideal/actual/gate s): ${r.waves.map((w) => `${w.hosts}h ${w.idealS}/${w.actualS}/${w.gateS}`).join(', ')}`);
   }
 }
