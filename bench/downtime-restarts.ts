@@ -15,9 +15,12 @@ export interface RestartFigures {
   healthyS: number;
   /**
    * The host's own clock: from the restart being issued to the new kernel's start (shutdown, then
-   * firmware and boot loader, or the kexec jump), and from there to its sshd being active.
+   * firmware and boot loader, or the kexec jump), and from there to its sshd being active. That
+   * first part is split at the old boot's last journal entry: shutdownS up to it, jumpS from it to
+   * the new kernel (the last steps of the shutdown after journald stops, then the firmware and boot
+   * loader, or kexec's jump and its purgatory's checksum of the loaded kernel and initrd).
    */
-  host?: { toKernelS: number; kernelToSshdS: number } | null;
+  host?: { toKernelS: number; kernelToSshdS: number; shutdownS?: number | null; jumpS?: number | null } | null;
 }
 
 // The running kernel and initrd again, with the running command line (file-based load first,
@@ -29,16 +32,30 @@ kexec -s -l "$k" --initrd="$i" --reuse-cmdline 2>/dev/null || kexec -l "$k" --in
 [ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
 `;
 
+// The same through kexec_load with --no-checks: its purgatory jumps without first checking the
+// sha256 of the loaded kernel and initrd (kexec_file_load's purgatory always checks).
+const KEXEC_SELF_NO_CHECKS = `
+set -eu
+k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
+kexec --no-checks -l "$k" --initrd="$i" --reuse-cmdline
+[ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
+`;
+
+// The realtime of the previous boot's last journal entry (empty without a persistent journal).
+const LAST_ENTRY_OF_PREVIOUS_BOOT = `journalctl -q --no-pager -b -1 -n 1 -o short-unix 2>/dev/null | cut -d' ' -f1`;
+
 const RESTART_BOUND_MS = 10 * 60_000;
 
-export async function plainRestart(profile: Profile, verb: 'reboot' | 'kexec'): Promise<RestartFigures> {
+/** kexec-no-checks: a kexec loaded with kexec_load --no-checks (KEXEC_SELF_NO_CHECKS). */
+export async function plainRestart(profile: Profile, how: 'reboot' | 'kexec' | 'kexec-no-checks'): Promise<RestartFigures> {
+  const verb = how === 'reboot' ? 'reboot' : 'kexec';
   const before = await probeOnce(profile);
   if (!before.bootId) throw new Error(`plain ${verb}: the host does not answer before it: ${before.detail}`);
   const h = await patiently(() => SshHost.connect(targetFromProfile(profile)));
   let issuedAt: number;
   let hostIssuedAtS: number | null;
   try {
-    if (verb === 'kexec') await h.script(KEXEC_SELF, [], { timeoutMs: 120_000 });
+    if (how !== 'reboot') await h.script(how === 'kexec' ? KEXEC_SELF : KEXEC_SELF_NO_CHECKS, [], { timeoutMs: 120_000 });
     ({ issuedAt, hostIssuedAtS } = await issueReboot(h, verb, `benchmark: plain ${verb}`));
   } finally {
     h.close();
@@ -60,7 +77,10 @@ async function hostSplit(profile: Profile, hostIssuedAtS: number): Promise<Resta
     const [now, up] = head.split(' ').map(Number);
     const kernelStartS = now! - up!;
     const sshdMono = Number(sshd.split(' ').at(-1)) / 1e6;
-    return sshdMono > 0 ? { toKernelS: round(kernelStartS - hostIssuedAtS), kernelToSshdS: round(sshdMono) } : null;
+    if (!(sshdMono > 0)) return null;
+    const lastOld = Number((await sh(h, LAST_ENTRY_OF_PREVIOUS_BOOT, [])).trim());
+    const split = lastOld > hostIssuedAtS && lastOld < kernelStartS ? { shutdownS: round(lastOld - hostIssuedAtS), jumpS: round(kernelStartS - lastOld) } : { shutdownS: null, jumpS: null };
+    return { toKernelS: round(kernelStartS - hostIssuedAtS), kernelToSshdS: round(sshdMono), ...split };
   } finally {
     h.close();
   }
@@ -104,6 +124,17 @@ export function summarize(runs: RestartFigures[]) {
     const xs = runs.map((r) => r[k]);
     return { median: round(median(xs)), min: round(Math.min(...xs)), max: round(Math.max(...xs)) };
   };
-  const split = runs.every((r) => r.host) ? { toKernelS: round(median(runs.map((r) => r.host!.toKernelS))), kernelToSshdS: round(median(runs.map((r) => r.host!.kernelToSshdS))) } : null;
-  return { n: runs.length, firstAnswerS: of('firstAnswerS'), healthyS: of('healthyS'), hostMedians: split, runs: runs.map((r) => [round(r.firstAnswerS), round(r.healthyS), r.host?.toKernelS ?? null, r.host?.kernelToSshdS ?? null]) };
+  const hostMedian = (k: 'toKernelS' | 'kernelToSshdS' | 'shutdownS' | 'jumpS') => {
+    const xs = runs.map((r) => r.host?.[k]);
+    return xs.every((x): x is number => typeof x === 'number') ? round(median(xs)) : null;
+  };
+  const split = runs.every((r) => r.host) ? { toKernelS: hostMedian('toKernelS'), kernelToSshdS: hostMedian('kernelToSshdS'), shutdownS: hostMedian('shutdownS'), jumpS: hostMedian('jumpS') } : null;
+  return {
+    n: runs.length,
+    firstAnswerS: of('firstAnswerS'),
+    healthyS: of('healthyS'),
+    hostMedians: split,
+    // Each run: first answer, healthy, then the host's toKernel, kernel → sshd, shutdown, jump.
+    runs: runs.map((r) => [round(r.firstAnswerS), round(r.healthyS), r.host?.toKernelS ?? null, r.host?.kernelToSshdS ?? null, r.host?.shutdownS ?? null, r.host?.jumpS ?? null]),
+  };
 }
