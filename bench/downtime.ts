@@ -12,7 +12,8 @@
 //   6. with --two-vcpus: step 3 again on a 2-vCPU VM (multi-threaded TCG).
 // The accelerator and vCPUs are recorded as the VMs were started, and the guest's own view.
 // Prints a table and writes bench/results/downtime.json; --parts stream runs step 3 alone (on a
-// fresh BIOS VM, written to downtime-stream.json), for a quick look at the install stream, and
+// fresh BIOS VM, written to downtime-stream.json; with --two-vcpus on a 2-vCPU VM only,
+// downtime-stream-2vcpu.json), for a quick look at the install stream, and
 // --parts uefi step 5 alone (downtime-uefi.json), with a third set of kexecs loaded without
 // purgatory checks. Every plain restart also records the host's own split: issued → the old
 // boot's last journal entry → the new kernel's start, and kernel start → sshd active.
@@ -175,12 +176,12 @@ async function main() {
 
 type Stream = Awaited<ReturnType<typeof streamFigures>>;
 
-function streamRows(stream: Stream): [string, string, string][] {
+function streamRows(stream: Stream, vcpus = 1): [string, string, string][] {
   const rows: [string, string, string][] = [];
   for (const [label, f] of [['tar.zst', stream], ['ext4 image', stream.ext4Image]] as const) {
     if (!f) continue;
     rows.push(
-      [`${label} stream (1 vCPU)`, `${f.streamS} s`, `ratio ${f.streamRatio} (goal ≤ 1.1)`],
+      [`${label} stream (${vcpus} vCPU)`, `${f.streamS} s`, `ratio ${f.streamRatio} (goal ≤ 1.1)`],
       ['  raw ssh / local unpack or write', `${f.rawSshS} / ${f.localUnpackS} s`, ''],
     );
   }
@@ -249,21 +250,26 @@ async function uefiOnly(address: string, taskQueue: string, loadBefore: number[]
   );
 }
 
-/** Step 3 alone, on a fresh BIOS VM: its spare is slot B, formatted and unused. */
+/**
+ * Step 3 alone, on a fresh BIOS VM: its spare is slot B, formatted and unused. With --two-vcpus
+ * on a 2-vCPU VM instead (downtime-stream-2vcpu.json).
+ */
 async function streamOnly(address: string, taskQueue: string, ext4: Awaited<ReturnType<typeof ensureReleaseImage>> | null, loadBefore: number[]) {
-  const { vm, stream } = await withLab(address, taskQueue, 'bios', async (lab) => {
-    const spare = (await lab.vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
-    if (!spare) throw new Error('no ab-slot-b on the lab VM');
-    return { vm: await vmFacts(lab), stream: await streamFigures(lab.profile(TIMINGS), lab.release.good, spare, ext4) };
-  });
-  const out = writeResult('downtime-stream.json', {
+  const { vm, stream } = TWO_VCPUS
+    ? { vm: { vcpus: 2, tcgThread: 'multi' }, stream: await streamFiguresTwoVcpus(await ensureImage('bios'), (await ensureRelease()).good, ext4) }
+    : await withLab(address, taskQueue, 'bios', async (lab) => {
+        const spare = (await lab.vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
+        if (!spare) throw new Error('no ab-slot-b on the lab VM');
+        return { vm: await vmFacts(lab), stream: await streamFigures(lab.profile(TIMINGS), lab.release.good, spare, ext4) };
+      });
+  const out = writeResult(TWO_VCPUS ? 'downtime-stream-2vcpu.json' : 'downtime-stream.json', {
     stream,
     formats: FORMATS,
     vm,
     machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
     date: new Date().toISOString(),
   });
-  printRows(streamRows(stream), out);
+  printRows(streamRows(stream, TWO_VCPUS ? 2 : 1), out);
 }
 
 main().catch((e) => {
