@@ -39,6 +39,8 @@ export interface RunArgs {
    * host running) and report those waves only; needs approveEachWave.
    */
   stopAfterWave?: number;
+  /** How often the benchmark queries the campaign's status (default 250 ms); each query is a workflow task. */
+  pollMs?: number;
 }
 
 export interface HostOutcome {
@@ -216,7 +218,7 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
             const ended = s.hosts.filter((h) => !['pending', 'running'].includes(h.state)).length;
             log(`  ${((Date.now() - t0) / 1000).toFixed(0)}s: ${s.state}, wave ${s.currentWave ?? '-'} of ${s.waves.length}, ${ended}/${a.hosts} hosts ended, rss ${Math.round(process.memoryUsage.rss() / MB)} MB`);
           }
-          await new Promise((r) => setTimeout(r, 250));
+          await new Promise((r) => setTimeout(r, a.pollMs ?? 250));
         }
         statusQueryFailures = queryFailures;
         return handle.result();

@@ -4,7 +4,7 @@
 // RSS and the server's state are its own. Prints a table and writes bench/results/campaign.json
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
-//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory]
+//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -31,6 +31,8 @@ const SCALE = Number(arg('scale', '0.1'));
 const SEED = Number(arg('seed', '1'));
 const LABEL = arg('label', 'run');
 const WORKER_OPTIONS = JSON.parse(arg('worker-options', '{}')) as RunArgs['workerOptions'];
+/** The benchmark's own status query interval, in ms: it approves each wave when it sees the gate. */
+const POLL_MS = Number(arg('poll-ms', '250'));
 /**
  * The dev server's store: "wal" (the database file in write-ahead-log mode, as the tests and
  * temporal-dev.sh run it), "file" (the same file with SQLite's defaults), or "memory" (no file).
@@ -105,6 +107,7 @@ async function measure(hosts: number): Promise<SizeRecord> {
       seed: SEED,
       ...(WORKER_OPTIONS ? { workerOptions: WORKER_OPTIONS } : {}),
       ...(stopAfterWave ? { stopAfterWave } : {}),
+      pollMs: POLL_MS,
     });
     const serverPeakRssMB = peakRssOfPid(server.child.pid);
     const serverCpuS = cpuSecondsOfPid(server.child.pid);
@@ -201,6 +204,7 @@ function record(date: string, runs: SizeRecord[]) {
     date,
     label: LABEL,
     serverDb: SERVER_DB,
+    statusPollMs: POLL_MS,
     machine: { cores: CORES, cpu: cpus()[0]?.model, memoryMB: Math.round(totalmem() / 1024 / 1024), node: process.version, platform: process.platform },
     simulation: {
       scale: SCALE,
