@@ -23,21 +23,18 @@ export interface RestartFigures {
   host?: { toKernelS: number; kernelToSshdS: number; shutdownS?: number | null; jumpS?: number | null } | null;
 }
 
-// The running kernel and initrd again, with the running command line (file-based load first,
-// as the runbook's trial kexec does).
+// Loads the running kernel and initrd again, with the running command line. "$1" = checks: the
+// file-based load first, as the runbook's trial kexec does; no-checks: kexec_load --no-checks,
+// whose purgatory jumps without checking the sha256 of the loaded kernel and initrd
+// (kexec_file_load's purgatory always checks).
 const KEXEC_SELF = `
 set -eu
 k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
-kexec -s -l "$k" --initrd="$i" --reuse-cmdline 2>/dev/null || kexec -l "$k" --initrd="$i" --reuse-cmdline
-[ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
-`;
-
-// The same through kexec_load with --no-checks: its purgatory jumps without first checking the
-// sha256 of the loaded kernel and initrd (kexec_file_load's purgatory always checks).
-const KEXEC_SELF_NO_CHECKS = `
-set -eu
-k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
-kexec --no-checks -l "$k" --initrd="$i" --reuse-cmdline
+if [ "$1" = no-checks ]; then
+  kexec --no-checks -l "$k" --initrd="$i" --reuse-cmdline
+else
+  kexec -s -l "$k" --initrd="$i" --reuse-cmdline 2>/dev/null || kexec -l "$k" --initrd="$i" --reuse-cmdline
+fi
 [ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
 `;
 
@@ -46,7 +43,7 @@ const LAST_ENTRY_OF_PREVIOUS_BOOT = `journalctl -q --no-pager -b -1 -n 1 -o shor
 
 const RESTART_BOUND_MS = 10 * 60_000;
 
-/** kexec-no-checks: a kexec loaded with kexec_load --no-checks (KEXEC_SELF_NO_CHECKS). */
+/** kexec-no-checks: a kexec loaded with kexec_load --no-checks (see KEXEC_SELF). */
 export async function plainRestart(profile: Profile, how: 'reboot' | 'kexec' | 'kexec-no-checks'): Promise<RestartFigures> {
   const verb = how === 'reboot' ? 'reboot' : 'kexec';
   const before = await probeOnce(profile);
@@ -55,7 +52,7 @@ export async function plainRestart(profile: Profile, how: 'reboot' | 'kexec' | '
   let issuedAt: number;
   let hostIssuedAtS: number | null;
   try {
-    if (how !== 'reboot') await h.script(how === 'kexec' ? KEXEC_SELF : KEXEC_SELF_NO_CHECKS, [], { timeoutMs: 120_000 });
+    if (how !== 'reboot') await h.script(KEXEC_SELF, [how === 'kexec' ? 'checks' : 'no-checks'], { timeoutMs: 120_000 });
     ({ issuedAt, hostIssuedAtS } = await issueReboot(h, verb, `benchmark: plain ${verb}`));
   } finally {
     h.close();

@@ -10,7 +10,7 @@ import { connectForBulk, receiveScript, UNPACK } from '../activities/release.js'
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
 import { labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
-import { startVm } from '../lab/vm.js';
+import { startVm, type VmHandle } from '../lab/vm.js';
 import { median, patiently, round } from './downtime-restarts.js';
 
 /**
@@ -121,8 +121,15 @@ export async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifac
     await vm.waitForSsh(240_000);
     const spare = (await vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
     if (!spare) throw new Error('2-vCPU VM: no ab-slot-b');
-    return await streamFigures(labProfile(image, vm, release), release, spare, ext4);
+    return { vm: await vmFacts(vm, image.layout), stream: await streamFigures(labProfile(image, vm, release), release, spare, ext4) };
   } finally {
     await vm.stop();
   }
+}
+
+/** How the VM runs as started (accelerator, vCPUs) and as the guest sees itself. */
+export async function vmFacts(vm: VmHandle, layout: LabImage['layout']) {
+  const guest = await vm.ssh('nproc; systemd-detect-virt || true; uname -r', { timeoutMs: 30_000 });
+  const [nproc, virt, kernel] = guest.stdout.trim().split('\n');
+  return { layout, accel: vm.accel, vcpus: vm.cpus, guestNproc: Number(nproc), guestVirt: virt ?? null, guestKernel: kernel ?? null };
 }

@@ -31,7 +31,7 @@ import { ensureTemporal } from '../lab/command.js';
 import { ensureImage, ensureRelease, ensureReleaseImage, startLab, type Lab } from '../lab/session.js';
 import type { Layout } from '../lab/vm.js';
 import { plainRestart, round, summarize, upgradeFigures, type RestartFigures } from './downtime-restarts.js';
-import { streamFigures, streamFiguresTwoVcpus } from './downtime-stream.js';
+import { streamFigures, streamFiguresTwoVcpus, vmFacts } from './downtime-stream.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -82,13 +82,6 @@ async function rounds(profile: Profile, hows: How[], what: string): Promise<Reco
   return out;
 }
 
-/** How the VM runs as started (accelerator, vCPUs) and as the guest sees itself. */
-async function vmFacts(lab: Lab) {
-  const guest = await lab.vm.ssh('nproc; systemd-detect-virt || true; uname -r', { timeoutMs: 30_000 });
-  const [nproc, virt, kernel] = guest.stdout.trim().split('\n');
-  return { layout: lab.image.layout, accel: lab.vm.accel, vcpus: lab.vm.cpus, guestNproc: Number(nproc), guestVirt: virt ?? null, guestKernel: kernel ?? null };
-}
-
 async function withLab<T>(address: string, taskQueue: string, layout: Layout, f: (lab: Lab) => Promise<T>): Promise<T> {
   const lab = await startLab({ layout, name: `bench-${layout}`, workDir: mkdtempSync(join(tmpdir(), 'ab-bench-')), address, taskQueue });
   try {
@@ -119,7 +112,7 @@ async function main() {
   }
 
   const bios = await withLab(address, taskQueue, 'bios', async (lab) => {
-    const vm = await vmFacts(lab);
+    const vm = await vmFacts(lab.vm, lab.image.layout);
     const upgrades: WorkflowStatus[] = [];
     const reboots: Record<'a' | 'b', RestartFigures[]> = { a: [], b: [] };
     for (let i = 1; i <= RUNS; i++) {
@@ -227,7 +220,7 @@ function writeResult(name: string, result: unknown): string {
  */
 function uefiRestarts(address: string, taskQueue: string) {
   return withLab(address, taskQueue, 'uefi', async (lab) => {
-    const vm = await vmFacts(lab);
+    const vm = await vmFacts(lab.vm, lab.image.layout);
     const hows: How[] = PARTS === 'uefi' ? ['reboot', 'kexec', 'reboot', 'kexec-no-checks'] : ['reboot', 'kexec'];
     const r = await rounds(lab.profile(TIMINGS), hows, 'UEFI');
     return { vm, reboots: r.reboot, kexecs: r.kexec, noChecks: r['kexec-no-checks'] };
@@ -271,11 +264,11 @@ async function uefiOnly(address: string, taskQueue: string, loadBefore: number[]
  */
 async function streamOnly(address: string, taskQueue: string, ext4: Awaited<ReturnType<typeof ensureReleaseImage>> | null, loadBefore: number[]) {
   const { vm, stream } = TWO_VCPUS
-    ? { vm: { vcpus: 2, tcgThread: 'multi' }, stream: await streamFiguresTwoVcpus(await ensureImage('bios'), (await ensureRelease()).good, ext4) }
+    ? await streamFiguresTwoVcpus(await ensureImage('bios'), (await ensureRelease()).good, ext4)
     : await withLab(address, taskQueue, 'bios', async (lab) => {
         const spare = (await lab.vm.ssh('blkid -L ab-slot-b', { timeoutMs: 30_000 })).stdout.trim();
         if (!spare) throw new Error('no ab-slot-b on the lab VM');
-        return { vm: await vmFacts(lab), stream: await streamFigures(lab.profile(TIMINGS), lab.release.good, spare, ext4) };
+        return { vm: await vmFacts(lab.vm, lab.image.layout), stream: await streamFigures(lab.profile(TIMINGS), lab.release.good, spare, ext4) };
       });
   const out = writeResult(TWO_VCPUS ? 'downtime-stream-2vcpu.json' : 'downtime-stream.json', {
     stream,
