@@ -36,6 +36,7 @@
 //   options: --case-timeout-min=75 (per case), --manifest (also compare the old slot's files),
 //            --results=<file> (instead of bench/results/chaos.json)
 //   npm run chaos -- --self-test      the harness without a VM (see selfTest)
+//   npm run chaos -- --table          chaos.json as the README's markdown table
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
@@ -430,8 +431,9 @@ interface CaseResult {
   path: string[];
   /** The profile's timings, ms. */
   timings: Profile['timings'] | null;
-  /** Activities that needed more than one attempt, as name#attempt (from the history). */
-  retried: string[];
+  /** Activities that needed more than one attempt, as name#attempt (from the history; absent in
+   *  the first cases recorded, from before it was collected). */
+  retried?: string[];
   /** Whole case: VM boot to the end of the host checks. */
   seconds: number;
   bootSeconds: number;
@@ -942,6 +944,27 @@ export function formatTable(cases: CaseResult[]): string {
   return rows.map((r) => r.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
 }
 
+const FAULT_WORDS: Record<Fault, string> = {
+  none: 'none',
+  'worker-kill': 'worker SIGKILL',
+  'server-restart': 'server SIGKILL + restart',
+  'ssh-cut': "the worker's SSH sessions cut",
+  'host-key': 'new SSH host keys',
+};
+
+/** The README's table (`--table`): one row per recorded case, in the matrix's order. */
+export function formatMarkdown(cases: CaseResult[]): string {
+  const end = (c: CaseResult) => (c.endState === 'new-slot' || c.endState === 'old-slot' ? c.endState.replace('-', ' ') : c.endState) + (c.verified ? ' ✔' : ' ✘');
+  const rows = [
+    '| case | fault, where | workflow | host end state | retried | case s | workflow s | after the fault s |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...cases.map((c) =>
+      `| ${c.name} | ${FAULT_WORDS[c.fault]}${c.fault === 'none' ? '' : `, ${c.injected ? c.point : `${c.point} (not injected)`}`} | ${c.workflowState} | ${end(c)} | ${c.retried === undefined ? 'not recorded' : c.retried.join(', ') || '–'} | ${c.seconds} | ${c.workflowSeconds} | ${c.afterFaultSeconds ?? '–'} |`,
+    ),
+  ];
+  return rows.join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -1020,6 +1043,12 @@ async function selfTest(): Promise<void> {
 async function main(): Promise<void> {
   installStopHandlers();
   if (flag('self-test')) return selfTest();
+  if (flag('table')) {
+    const recorded = readResults();
+    if (!recorded) throw new Error(`no results in ${RESULTS}`);
+    console.log(formatMarkdown(recorded.cases));
+    return;
+  }
   if (flag('list')) {
     const w = Math.max(...CASES.map((c) => c.name.length));
     for (const c of CASES) console.log(`${c.name.padEnd(w)}  ${c.fault.padEnd(14)} ${c.workflow.padEnd(12)} ${c.scenario.padEnd(11)} ${c.point}`);
