@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { loadCampaign } from '../client/campaign-file.js';
 import { startCampaign } from '../client/campaign.js';
 import { approveWaveUpdate, campaignStatusQuery, campaignWorkflowId, type CampaignStatus } from '../lib/campaign-api.js';
 import { planWaves } from '../lib/campaign.js';
 import { hostWorkflowId } from '../lib/profile.js';
 import { createWorker } from '../worker/worker.js';
+import { loadWorkflowBundle } from '../worker/workflow-bundle.js';
 import { SimulatedFleet, scriptFleet, writeCampaignFiles, type Outcome } from './campaign-fleet.js';
 import { fleetHistoryFigures, historyFigures, quantile, type RunSize } from './campaign-history.js';
 
@@ -41,6 +42,8 @@ export interface RunArgs {
   stopAfterWave?: number;
   /** How often the benchmark queries the campaign's status (default 250 ms); each query is a workflow task. */
   pollMs?: number;
+  /** A bundle made by buildWorkflowBundle, loaded as `ab-upgrade worker --workflow-bundle` does; else bundled at start. */
+  workflowBundleFile?: string;
 }
 
 export interface HostOutcome {
@@ -97,7 +100,7 @@ export interface RunFigures {
   campaignPeakRssMB: number;
   /** The process's memory when that peak was sampled: the JS heap (workflows, activities, client) and the rest. */
   atPeakMB: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number } | null;
-  /** RSS once the worker was created (its workflow bundle built), before the campaign started. */
+  /** RSS once the worker was created (its workflow bundle built, or loaded when prebuilt), before the campaign started. */
   startRssMB: number;
   /** CPU seconds this process used from the campaign's start to its end (worker, fleet, client). */
   workerCpuS: number;
@@ -121,7 +124,7 @@ export interface RunContext {
   client: Client;
   connection: NativeConnection;
   /** A prebuilt bundle (tests); else the worker bundles workflows/ at start, as the real worker does. */
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkerOptions['workflowBundle'];
   log?: (line: string) => void;
   /** Keep every host's outcome in the figures (tests). */
   keepHostOutcomes?: boolean;
@@ -315,7 +318,8 @@ async function main(): Promise<void> {
   const [connection, clientConnection] = await Promise.all([NativeConnection.connect({ address: args.address }), Connection.connect({ address: args.address })]);
   try {
     const client = new Client({ connection: clientConnection });
-    const figures = await runCampaign({ client, connection, log: (l) => console.error(l) }, args);
+    const workflowBundle = args.workflowBundleFile ? loadWorkflowBundle(args.workflowBundleFile, { encodedFailures: false }) : undefined;
+    const figures = await runCampaign({ client, connection, log: (l) => console.error(l), ...(workflowBundle ? { workflowBundle } : {}) }, args);
     console.log(JSON.stringify(figures));
   } finally {
     await clientConnection.close();

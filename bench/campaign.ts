@@ -4,13 +4,15 @@
 // RSS and the server's state are its own. Prints a table and writes bench/results/campaign.json
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
-//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250]
+//                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250
+//                              --bundle prebuilt|at-start]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevServer } from '../test/helpers/temporal.js';
+import { buildWorkflowBundle } from '../worker/workflow-bundle.js';
 import { JITTER, LAB_COMEBACK_DEADLINE_S, LAB_PHASE_S, LAB_POLL_S, FAILURE_SHARE } from './campaign-fleet.js';
 import { CAMPAIGN_DEFAULTS, type RunArgs, type RunFigures } from './campaign-run.js';
 
@@ -40,6 +42,12 @@ const POLL_MS = Number(arg('poll-ms', '250'));
 const SERVER_DBS = { wal: {}, file: { sqlitePragmas: [] }, memory: { inMemory: true } } as const;
 const SERVER_DB = arg('server-db', 'wal') as keyof typeof SERVER_DBS;
 if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not wal, file or memory`);
+/**
+ * "prebuilt": the workflows bundled once here, the worker loads the file (`ab-upgrade worker
+ * --workflow-bundle`); "at-start": the worker bundles them itself, in its own process.
+ */
+const BUNDLE = arg('bundle', 'prebuilt');
+if (BUNDLE !== 'prebuilt' && BUNDLE !== 'at-start') throw new Error(`--bundle: ${BUNDLE} is not prebuilt or at-start`);
 const OUT = arg('out', join(ROOT, 'bench/results/campaign.json'));
 const GOALS = { ratio: 1.05, peakRssMB: 512, historyBytes: 10 * 1024 * 1024 };
 const CORES = cpus().length;
@@ -94,7 +102,7 @@ interface SizeRecord extends RunFigures {
   goals: { ratio: boolean; peakRss: boolean; history: boolean };
 }
 
-async function measure(hosts: number): Promise<SizeRecord> {
+async function measure(hosts: number, workflowBundleFile: string | undefined): Promise<SizeRecord> {
   const loadBefore = load();
   const server = await startDevServer(SERVER_DBS[SERVER_DB]);
   try {
@@ -108,6 +116,7 @@ async function measure(hosts: number): Promise<SizeRecord> {
       ...(WORKER_OPTIONS ? { workerOptions: WORKER_OPTIONS } : {}),
       ...(stopAfterWave ? { stopAfterWave } : {}),
       pollMs: POLL_MS,
+      ...(workflowBundleFile ? { workflowBundleFile } : {}),
     });
     const serverPeakRssMB = peakRssOfPid(server.child.pid);
     const serverCpuS = cpuSecondsOfPid(server.child.pid);
@@ -159,9 +168,10 @@ function print(runs: SizeRecord[]): void {
   }
 }
 
-const summary = (run: { date: string; label: string; runs: SizeRecord[] }) => ({
+const summary = (run: { date: string; label: string; workflowBundle?: string; runs: SizeRecord[] }) => ({
   date: run.date,
   label: run.label,
+  workflowBundle: run.workflowBundle ?? 'at-start',
   workerOptions: run.runs[0]?.workerOptions,
   runs: run.runs.map((r) => ({
     hosts: r.hosts,
@@ -186,12 +196,19 @@ async function main(): Promise<void> {
   const runs: SizeRecord[] = [];
   const previous = existsSync(OUT) ? (JSON.parse(readFileSync(OUT, 'utf8')) as { latest?: Record_; earlier?: unknown[] }) : {};
   const earlier = [...(previous.earlier ?? []), ...(previous.latest ? [summary(previous.latest)] : [])];
-  // Written after each size, so a run stopped halfway keeps what it measured.
-  for (const n of SIZES) {
-    runs.push(await measure(n));
-    print(runs.slice(-1));
-    mkdirSync(dirname(OUT), { recursive: true });
-    writeFileSync(OUT, `${JSON.stringify({ latest: record(date, runs), earlier }, null, 2)}\n`);
+  const bundleDir = mkdtempSync(join(tmpdir(), 'ab-bench-bundle-'));
+  try {
+    const workflowBundleFile = BUNDLE === 'prebuilt' ? join(bundleDir, 'workflows.js') : undefined;
+    if (workflowBundleFile) await buildWorkflowBundle(workflowBundleFile, { encodedFailures: false });
+    // Written after each size, so a run stopped halfway keeps what it measured.
+    for (const n of SIZES) {
+      runs.push(await measure(n, workflowBundleFile));
+      print(runs.slice(-1));
+      mkdirSync(dirname(OUT), { recursive: true });
+      writeFileSync(OUT, `${JSON.stringify({ latest: record(date, runs), earlier }, null, 2)}\n`);
+    }
+  } finally {
+    rmSync(bundleDir, { recursive: true, force: true });
   }
   console.log(`wrote ${OUT}`);
   if (runs.some((r) => r.mismatches.length)) process.exitCode = 1;
@@ -205,6 +222,7 @@ function record(date: string, runs: SizeRecord[]) {
     label: LABEL,
     serverDb: SERVER_DB,
     statusPollMs: POLL_MS,
+    workflowBundle: BUNDLE,
     machine: { cores: CORES, cpu: cpus()[0]?.model, memoryMB: Math.round(totalmem() / 1024 / 1024), node: process.version, platform: process.platform },
     simulation: {
       scale: SCALE,

@@ -115,9 +115,20 @@ export function buildCli(): Command {
     .command('worker')
     .description('run a worker: executes the upgrade workflows and their SSH activities')
     .option('--metrics <ip:port>', 'serve Prometheus metrics at http://<ip:port>/metrics, e.g. 127.0.0.1:9464 (env AB_UPGRADE_METRICS; default off)')
-    .action(async (o: { metrics?: string }) => {
+    .option('--workflow-bundle <file>', 'run the workflows from a bundle made by bundle-workflows instead of bundling them at start (env AB_UPGRADE_WORKFLOW_BUNDLE)')
+    .action(async (o: { metrics?: string; workflowBundle?: string }) => {
       const { runWorker } = await import('../worker/main.js');
-      await runWorker({ metrics: o.metrics });
+      await runWorker({ metrics: o.metrics, workflowBundle: o.workflowBundle });
+    });
+
+  program
+    .command('bundle-workflows')
+    .description("bundle the workflows once into <file> (and <file>.json) for `worker --workflow-bundle`: faster worker starts, less memory; with --codec-key when the worker has one")
+    .argument('<file>', 'where to write the bundle')
+    .action(async (file: string) => {
+      const { buildWorkflowBundle } = await import('../worker/workflow-bundle.js');
+      const record = await buildWorkflowBundle(file, { encodedFailures: configuredCodec() !== undefined });
+      console.log(`workflow bundle ${file} (sources ${record.sources.slice(0, 12)}, ${record.encodedFailures ? 'for a worker with a codec key' : 'for a worker without a codec key'})`);
     });
 
   program

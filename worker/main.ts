@@ -5,6 +5,7 @@
 //   AB_UPGRADE_TASK_QUEUE (default "ab-upgrade")
 //   AB_UPGRADE_CODEC_KEY  (unset: payloads in clear) key files of the payload codec, see lib/codec.ts
 //   AB_UPGRADE_METRICS    (unset: off) <ip>:<port> of the Prometheus endpoint, see worker/metrics.ts
+//   AB_UPGRADE_WORKFLOW_BUNDLE (unset: bundle at start) a prebuilt bundle, see worker/workflow-bundle.ts
 // SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
 // Workflows in flight are durable: another worker (or this one restarted) carries them on.
 //
@@ -19,6 +20,7 @@ import { configuredConnection, connectionError, connectionOptions, type Temporal
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 import { installMetricsRuntime, metricsAddress } from './metrics.js';
 import { createWorker } from './worker.js';
+import { loadWorkflowBundle, WORKFLOW_BUNDLE_ENV } from './workflow-bundle.js';
 
 export interface RunWorkerOptions {
   /** Default: configuredConnection() (the CLI's flags, else the environment). */
@@ -26,6 +28,8 @@ export interface RunWorkerOptions {
   taskQueue?: string;
   /** The Prometheus scrape address (`--metrics`); default AB_UPGRADE_METRICS, else off. */
   metrics?: string;
+  /** A prebuilt workflow bundle (`--workflow-bundle`); default AB_UPGRADE_WORKFLOW_BUNDLE, else bundled at start. */
+  workflowBundle?: string;
 }
 
 /** Runs a worker until SIGINT/SIGTERM; resolves once it has shut down gracefully. */
@@ -38,6 +42,9 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
   // Before connecting: the connection would create a Runtime without the endpoint.
   const metrics = metricsAddress(o.metrics);
   if (metrics) installMetricsRuntime(metrics);
+  // Checked before connecting too: a stale bundle must never replay a history.
+  const bundleFile = o.workflowBundle ?? (process.env[WORKFLOW_BUNDLE_ENV] || undefined);
+  const workflowBundle = bundleFile ? loadWorkflowBundle(bundleFile, { encodedFailures: codec !== undefined }) : undefined;
 
   const connection = await NativeConnection.connect(connectionOptions(target)).catch(async (e: unknown) => {
     throw await connectionError(target, e);
@@ -48,6 +55,7 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
       namespace: target.namespace,
       taskQueue,
       activities: createActivities(),
+      ...(workflowBundle ? { workflowBundle } : {}),
       options: {
         // How long running activities get to finish after SIGINT/SIGTERM before they are cancelled.
         shutdownGraceTime: '30s',
@@ -56,7 +64,8 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
     });
     const payloads = codec ? `payloads encrypted with codec key ${codec.currentKeyId}` : 'payloads in clear';
     const scrape = metrics ? `, metrics on http://${metrics}/metrics` : '';
-    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads}${scrape} (Ctrl-C stops)`);
+    const bundled = bundleFile ? `, workflows from ${bundleFile}` : '';
+    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads}${scrape}${bundled} (Ctrl-C stops)`);
     // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
     // handlers only say so (and cover a Runtime configured without shutdown signals).
     const onSignal = (sig: NodeJS.Signals) => {
