@@ -13,7 +13,7 @@
 // The profile's name is always the inventory hostname.
 import { deepMerge, isPlainObject } from './deep-merge.js';
 import { hostVariables, PROFILE_VAR_PREFIX, selectHosts, type Inventory, type Vars } from './inventory.js';
-import { formatZodIssues, profileFields, ProfileError, profileSchema, type Profile } from './profile.js';
+import { formatZodIssues, profileFields, ProfileError, profileSchemas, type Profile } from './profile.js';
 
 export interface InventoryProfileOptions {
   /** The profile fields every host shares (a profile file without the host's own fields). */
@@ -80,7 +80,7 @@ export function inventoryProfiles(inv: Inventory, o: InventoryProfileOptions): P
     const own: string[] = [];
     const fields = profileFieldsFromVars(name, hostVariables(inv, name), own, o.home);
     const input = deepMerge(deepMerge(o.template, fields), { ...(o.overrides?.[name] ?? {}), name });
-    const r = profileSchema.safeParse(input);
+    const r = profileSchemas().profileSchema.safeParse(input);
     if (!r.success) own.push(...formatZodIssues(r.error));
     if (own.length) problems.push(...own.map((p) => `inventory host ${name}: ${p}`));
     else profiles.push(r.data!);

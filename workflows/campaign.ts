@@ -56,7 +56,7 @@ import {
 } from '../lib/campaign-api.js';
 import { nextWindow } from '../lib/maintenance-window.js';
 import { FailureTypes } from '../lib/contract.js';
-import { hostWorkflowId, ProfileError, revalidateProfile, type Profile } from '../lib/profile.js';
+import { hostWorkflowId, ProfileError, profileSchemas, revalidateProfile, type Profile } from '../lib/profile.js';
 import { finalStatusFrom, type WorkflowStatus } from '../lib/workflow-api.js';
 import { describeError } from './describe.js';
 import { upgradeHost } from './upgrade-host.js';
@@ -81,9 +81,10 @@ function checkedCampaignInput(input: CampaignInput): CampaignInput {
   if (skipped !== undefined && !(Array.isArray(skipped) && skipped.every((n) => typeof n === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(n)))) {
     problems.push('skipped: must list host names');
   }
+  const schemas = profileSchemas(); // built once for all hosts (and dropped after)
   const profiles = input.profiles.map((p, i) => {
     try {
-      return revalidateProfile(p);
+      return revalidateProfile(p, schemas);
     } catch (e) {
       if (!(e instanceof ProfileError)) throw e;
       const name = typeof (p as { name?: unknown })?.name === 'string' ? ` (${(p as { name: string }).name})` : '';

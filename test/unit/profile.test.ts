@@ -3,11 +3,12 @@ import { stringify } from 'yaml';
 import { parseProfileText } from '../../client/profile-file.js';
 import { renderMenuEntry, slotCmdline } from '../../lib/grub.js';
 import {
-  deviceRefSchema,
   hostWorkflowId,
   parseProfile,
   ProfileError,
+  profileFields,
   profileFileContent,
+  profileSchemas,
   revalidateProfile,
   type Profile,
   type ProfileInput,
@@ -192,9 +193,15 @@ describe('parseProfile: good profiles', () => {
       '/dev/disk/by-id/nvme-eui.0025388b91b2c3d4-part2',
       '/dev/mapper/vg0-data',
     ])
-      expect(deviceRefSchema.safeParse(ref).success, ref).toBe(true);
+      expect(profileSchemas().deviceRefSchema.safeParse(ref).success, ref).toBe(true);
     for (const ref of ['vda2', 'UUID=', 'LABEL=has space', 'TYPE=ext4', '/dev/vda2;reboot', 'UUID=$(id)'])
-      expect(deviceRefSchema.safeParse(ref).success, ref).toBe(false);
+      expect(profileSchemas().deviceRefSchema.safeParse(ref).success, ref).toBe(false);
+  });
+
+  it('lists its top-level fields in the schema\'s order, and builds the schemas once outside a workflow', () => {
+    const schemas = profileSchemas();
+    expect(profileFields).toEqual(Object.keys(schemas.profileObject.shape));
+    expect(profileSchemas()).toBe(schemas);
   });
 
   it('accepts the agent alone (true or a socket path) as auth', () => {
