@@ -15,8 +15,8 @@ export const profileFields: readonly string[] = PROFILE_FIELDS;
 let shared: ProfileSchemas | undefined;
 /**
  * The profile's schemas. Outside a workflow built once; inside one built for the caller and
- * dropped with it: each workflow instance has its own copy of this module, and 200 workflows
- * each keeping the schemas held about 380 MB.
+ * dropped with it: each workflow instance has its own copy of this module, and with the schemas
+ * kept 200 idle upgradeHost workflows did not fit in a 256 MB workflow heap (without, they do).
  */
 export function profileSchemas(): ProfileSchemas {
   return inWorkflowContext() ? buildProfileSchemas() : (shared ??= buildProfileSchemas());
