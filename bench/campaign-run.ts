@@ -15,7 +15,7 @@ import { DefaultLogger, NativeConnection, Runtime, type WorkerOptions } from '@t
 import { loadCampaign } from '../client/campaign-file.js';
 import { startCampaign } from '../client/campaign.js';
 import { approveWaveUpdate, campaignStatusQuery, campaignWorkflowId, type CampaignStatus } from '../lib/campaign-api.js';
-import { planWaves } from '../lib/campaign.js';
+import { planWaves } from '../lib/waves.js';
 import { hostWorkflowId } from '../lib/profile.js';
 import { createWorker } from '../worker/worker.js';
 import { loadWorkflowBundle } from '../worker/workflow-bundle.js';

@@ -1,11 +1,8 @@
-// The campaign file (many hosts, upgraded in waves) and the arithmetic of waves and failure
-// budgets. Pure: the client reads the files, the workflow runs the math on workflow time.
+// The campaign file (many hosts, upgraded in waves): its schema and the campaign spec the client
+// builds from it. The arithmetic of waves and failure budgets is ./waves.ts (workflow code).
 import { z } from 'zod';
 import { isTimeZone, secondOfDay, WEEKDAYS, type MaintenanceWindow } from './maintenance-window.js';
 import { duration, formatZodIssues, ProfileError, type Profile } from './profile.js';
-
-/** A number of hosts, or a percentage of all the campaign's hosts ("20%"). */
-export type HostCount = number | `${number}%`;
 
 const percent = (min: number) =>
   z
@@ -133,40 +130,3 @@ export function campaignSpec(file: CampaignFile, hosts: LoadedHost[]): CampaignS
   const { hosts: _h, inventory: _i, template: _t, limit: _l, overrides: _o, skip: _s, retryWithin, ...rest } = file;
   return { ...rest, profiles, ...(skip.length ? { skipped: [...skip] } : {}), retryWithinMs: retryWithin };
 }
-
-// ---------------------------------------------------------------------------------------------
-// Waves and budget
-
-function ofTotal(n: HostCount, total: number, round: (x: number) => number): number {
-  if (typeof n === 'number') return n;
-  // The epsilon keeps 33.3% of 3 hosts from rounding on float noise.
-  return round((parseFloat(n) * total) / 100);
-}
-
-/**
- * Sizes of the waves that run `count` hosts: entries in order, the last one repeating;
- * percentages are of `total` (all the campaign's hosts), rounded up, at least 1.
- */
-export function waveSizes(count: number, waves: HostCount[], total = count): number[] {
-  const sizes: number[] = [];
-  for (let left = count, i = 0; left > 0; i++) {
-    const spec = waves[Math.min(i, waves.length - 1)]!;
-    const n = Math.min(left, Math.max(1, ofTotal(spec, total, (x) => Math.ceil(x - 1e-9))));
-    sizes.push(n);
-    left -= n;
-  }
-  return sizes;
-}
-
-/** The hosts cut into waves (order kept). */
-export function planWaves<T>(hosts: T[], waves: HostCount[], total = hosts.length): T[][] {
-  let at = 0;
-  return waveSizes(hosts.length, waves, total).map((n) => hosts.slice(at, (at += n)));
-}
-
-/** How many failed hosts the campaign tolerates; a percentage of `total` rounds down. */
-export function failureBudget(budget: HostCount, total: number): number {
-  return ofTotal(budget, total, (x) => Math.floor(x + 1e-9));
-}
-
-export const budgetExceeded = (failed: number, budget: number): boolean => failed > budget;

@@ -1,7 +1,7 @@
 // The contract between the workflows and the host activities. Workflows import only these
 // types (never the activity code), so the same workflow runs against the real SSH activities
 // in production and against scripted fakes in the fast workflow tests.
-import type { Profile } from './profile.js';
+import type { CheckedProfile, Profile } from './profile.js';
 
 export type SlotName = 'a' | 'b';
 export const otherSlot = (s: SlotName): SlotName => (s === 'a' ? 'b' : 'a');
@@ -153,6 +153,11 @@ export interface HostDowntime {
   toSshdS: number | null;
   /** ... to the last health-checked unit being active. */
   toServicesS: number | null;
+}
+
+/** Activities that never touch a host; every worker has them (worker/worker.ts). */
+export interface InputActivities {
+  checkHostProfile(profile: unknown): Promise<CheckedProfile>;
 }
 
 /** Every activity takes the profile first: it carries no secrets, only references to them. */

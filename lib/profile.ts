@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { durationBoundsProblem } from './duration.js';
 import { buildProfileSchemas, PROFILE_FIELDS, type Profile, type ProfileInput, type ProfileSchemas } from './profile-schema.js';
 
+export { hostWorkflowId } from './host-id.js';
 export { duration, type DeviceRef, type Profile, type ProfileInput, type ProfileSchemas } from './profile-schema.js';
 
 /** The top-level fields of a profile (to tell a profile with mistakes from some other file). */
@@ -84,6 +85,19 @@ export function revalidateProfile(p: unknown, schemas: ProfileSchemas = profileS
   return result.data!;
 }
 
+/** A profile checked: with its defaults applied, or one problem per bad field. */
+export type CheckedProfile = { profile: Profile } | { problems: string[] };
+
+/** revalidateProfile with its ProfileError as a value (one that can cross an activity boundary). */
+export function checkProfile(p: unknown): CheckedProfile {
+  try {
+    return { profile: revalidateProfile(p) };
+  } catch (e) {
+    if (e instanceof ProfileError) return { problems: e.problems };
+    throw e;
+  }
+}
+
 /** A failed validation, worded for operators: one line per problem, each naming the field. */
 export class ProfileError extends Error {
   constructor(public readonly problems: string[]) {
@@ -139,9 +153,4 @@ export function parseProfile(input: unknown): Profile {
   const result = profileSchemas().profileSchema.safeParse(input);
   if (!result.success) throw new ProfileError(formatZodIssues(result.error));
   return result.data;
-}
-
-/** Workflow id shared by upgrades and rollbacks: at most one of either runs per host. */
-export function hostWorkflowId(name: string): string {
-  return `ab-upgrade/${name}`;
 }

@@ -15,7 +15,8 @@ import type {
   InstallResult,
   SlotName,
 } from './contract.js';
-import { hostWorkflowId, type Profile } from './profile.js';
+import { hostWorkflowId } from './host-id.js';
+import type { Profile } from './profile.js';
 
 /** Task queue the real worker polls and the client starts workflows on. */
 export const TASK_QUEUE = 'ab-upgrade';

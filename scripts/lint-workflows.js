@@ -7,7 +7,11 @@
 //   - a value (non-type) import of activities/ — workflows reach activities only through
 //     proxyActivities<HostActivities> and `import type`;
 //   - a value import of a package that needs Node or does I/O (@temporalio/client, /worker,
-//     /activity, /testing, ssh2, ...).
+//     /activity, /testing, ssh2, ...);
+//   - a static import chain from the bundle's entry (workflows/index.ts) to a package that is
+//     heavy per workflow (zod): the sandbox evaluates every module a workflow loads once per
+//     workflow instance and keeps it while the workflow is cached, so such a package may be
+//     reached only through a dynamic `await import(...)` that one workflow alone runs.
 // Type-only imports (`import type`, `export type ... from`, `import { type A, type B }`) are
 // erased at bundle time and allowed. Plain Node ESM, no dependencies.
 //
@@ -106,7 +110,7 @@ function importsOf(src) {
   }
   const dyn = /\b(?:import|require)\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g;
   for (let m = dyn.exec(code); m; m = dyn.exec(code)) {
-    found.push({ spec: m[2], typeOnly: false, line: lineOf(code, m.index) });
+    found.push({ spec: m[2], typeOnly: false, dynamic: true, line: lineOf(code, m.index) });
   }
   return found;
 }
@@ -165,6 +169,32 @@ while (queue.length) {
       problems.push(`${rel}:${line}: imports Node builtin '${spec}' — not available in the workflow sandbox (do I/O in an activity)`);
     } else if (FORBIDDEN_PACKAGES.some((p) => spec === p || spec.startsWith(p + '/'))) {
       problems.push(`${rel}:${line}: imports '${spec}', which does I/O or needs Node — not allowed in workflow code`);
+    }
+  }
+}
+
+// Static value imports only, from the bundle's entry: what every workflow instance evaluates.
+const HEAVY_PER_WORKFLOW = ['zod'];
+const bundleEntry = join(root, 'workflows', 'index.ts');
+const reachedFrom = new Map([[bundleEntry, null]]);
+for (const todo = [bundleEntry]; todo.length; ) {
+  const file = todo.shift();
+  for (const { spec, typeOnly, dynamic, line } of importsOf(readFileSync(file, 'utf8'))) {
+    if (typeOnly || dynamic) continue;
+    if (!spec.startsWith('.')) {
+      if (!HEAVY_PER_WORKFLOW.some((p) => spec === p || spec.startsWith(p + '/'))) continue;
+      const chain = [];
+      for (let f = file; f; f = reachedFrom.get(f)) chain.unshift(relative(root, f));
+      problems.push(
+        `${relative(root, file)}:${line}: '${spec}' is loaded by every workflow instance (${chain.join(' → ')}) — ` +
+          'import it with `await import(/* webpackMode: "eager" */ ...)` where one workflow needs it, or check in a local activity',
+      );
+      continue;
+    }
+    const target = resolveRelative(file, spec);
+    if (target && !reachedFrom.has(target) && !target.startsWith(activitiesDir)) {
+      reachedFrom.set(target, file);
+      todo.push(target);
     }
   }
 }

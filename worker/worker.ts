@@ -3,6 +3,7 @@
 // host — vi.mock cannot reach the workflow sandbox, the Worker is the seam.
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { inputActivities } from '../activities/check-profile.js';
 import type { HostActivities } from '../lib/contract.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
 
@@ -28,8 +29,9 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     connection: o.connection,
     namespace: o.namespace ?? 'default',
     taskQueue: o.taskQueue ?? TASK_QUEUE,
-    // The Worker wants a plain object of functions; HostActivities is one.
-    activities: o.activities as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>,
+    // The Worker wants a plain object of functions; HostActivities is one. The input check runs
+    // on every worker, whatever host activities it is given.
+    activities: { ...inputActivities, ...o.activities } as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
     // A campaign wave runs one activity per host at a time, mostly waiting on SSH: the SDK's
     // default of 100 slots queues the rest of a 200-host wave (a 1000-host fleet at 20% a wave).

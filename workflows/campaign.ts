@@ -31,7 +31,7 @@ import {
 } from '@temporalio/workflow';
 // Not re-exported by @temporalio/workflow 1.24; it is what startChild rejects with.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { budgetExceeded, failureBudget, planWaves } from '../lib/campaign.js';
+import { budgetExceeded, failureBudget, planWaves } from '../lib/waves.js';
 import {
   UNREACHABLE_FAILURE_TYPE,
   approveWaveSignal,
@@ -56,7 +56,8 @@ import {
 } from '../lib/campaign-api.js';
 import { nextWindow } from '../lib/maintenance-window.js';
 import { FailureTypes } from '../lib/contract.js';
-import { hostWorkflowId, ProfileError, profileSchemas, revalidateProfile, type Profile } from '../lib/profile.js';
+import { hostWorkflowId } from '../lib/host-id.js';
+import type { Profile } from '../lib/profile.js';
 import { finalStatusFrom, type WorkflowStatus } from '../lib/workflow-api.js';
 import { describeError } from './describe.js';
 import { upgradeHost } from './upgrade-host.js';
@@ -66,14 +67,16 @@ const DEFAULT_HISTORY_LIMIT = 10_000;
 const MAX_NOTICES = 50;
 
 export async function fleetCampaign(input: CampaignInput): Promise<CampaignStatus> {
-  return new Campaign(checkedCampaignInput(input)).run();
+  return new Campaign(await checkedCampaignInput(input)).run();
 }
 
 /**
  * Every host's profile validated (defaults applied) before any child starts; the campaign fails
- * at once, naming each bad host and field. The children validate theirs again.
+ * at once, naming each bad host and field. The children validate theirs again. The schemas are
+ * imported here only (webpackMode "eager": evaluated on first use, from the one bundle file), so
+ * that the host workflows, which share the bundle, never load them.
  */
-function checkedCampaignInput(input: CampaignInput): CampaignInput {
+async function checkedCampaignInput(input: CampaignInput): Promise<CampaignInput> {
   const fail = (problems: string[]) => ApplicationFailure.nonRetryable(`invalid campaign input: ${problems.join('; ')}`, FailureTypes.InvalidInput);
   if (!Array.isArray(input?.profiles) || input.profiles.length === 0) throw fail(['profiles: must list at least one host profile']);
   const problems: string[] = [];
@@ -81,6 +84,7 @@ function checkedCampaignInput(input: CampaignInput): CampaignInput {
   if (skipped !== undefined && !(Array.isArray(skipped) && skipped.every((n) => typeof n === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(n)))) {
     problems.push('skipped: must list host names');
   }
+  const { ProfileError, profileSchemas, revalidateProfile } = await import(/* webpackMode: "eager" */ '../lib/profile.js');
   const schemas = profileSchemas(); // built once for all hosts (and dropped after)
   const profiles = input.profiles.map((p, i) => {
     try {

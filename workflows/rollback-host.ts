@@ -19,12 +19,11 @@ import { Saga } from './saga.js';
 import { switchSlot } from './switch-slot.js';
 
 export async function rollbackHost(raw: RollbackInput): Promise<UpgradeResult> {
-  const { input, invalid } = checkedInput(raw); // the profile is validated before any activity
-  const run = new HostRun('rollbackHost', input);
+  const run = new HostRun('rollbackHost', raw);
   const inbox = setHandlers(run); // before anything can block
   const saga = new Saga(run); // stays empty: nothing here needs undoing
   try {
-    if (invalid) throw invalid;
+    const input = await checkedInput(raw); // before any host activity
     const { profile } = input;
     const a = activitiesFor(profile);
 

@@ -18,12 +18,11 @@ import { Saga } from './saga.js';
 import { switchSlot } from './switch-slot.js';
 
 export async function upgradeHost(raw: UpgradeInput): Promise<UpgradeResult> {
-  const { input, invalid } = checkedInput(raw);
-  const run = new HostRun('upgradeHost', input);
+  const run = new HostRun('upgradeHost', raw);
   const inbox = setHandlers(run); // before anything can block
   const saga = new Saga(run);
   try {
-    if (invalid) throw invalid;
+    const input = await checkedInput(raw); // before any host activity
     const { profile } = input;
     const a = activitiesFor(profile);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { budgetExceeded, failureBudget, planWaves, waveSizes } from '../../lib/campaign.js';
+import { budgetExceeded, failureBudget, planWaves, waveSizes } from '../../lib/waves.js';
 
 describe('waveSizes (Ansible serial semantics)', () => {
   it('entries in order, the last one repeating', () => {

@@ -13,13 +13,15 @@ import { historyFacts } from '../../client/report.js';
 import { AesGcmCodec, codecKeyId, ENCRYPTED_ENCODING } from '../../lib/codec.js';
 import { hostReport } from '../../lib/report-model.js';
 
+// The histories as first recorded, which are never re-recorded (the replay test keeps them as
+// the version already out there): the client identities asserted below are theirs.
 const HISTORIES = join(import.meta.dirname, '..', 'histories');
 const key = randomBytes(32);
 const codec = new AesGcmCodec([{ id: codecKeyId(key), key, file: '(test)' }]);
 
 /** The recorded history with every payload list encrypted. */
 async function encryptedHistory(name: string) {
-  const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.json`), 'utf8')));
+  const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.profile-checked-in-sandbox.json`), 'utf8')));
   const walk = async (node: unknown): Promise<void> => {
     if (!node || typeof node !== 'object' || node instanceof Uint8Array) return;
     for (const [k, v] of Object.entries(node)) {

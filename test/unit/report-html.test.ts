@@ -8,8 +8,10 @@ import { readHistory } from '../../lib/report-history.js';
 import { esc, renderReportHtml } from '../../lib/report-html.js';
 import { campaignReport, hostReport, type ReportModel } from '../../lib/report-model.js';
 
+// The histories as first recorded, which are never re-recorded (the replay test keeps them as
+// the version already out there): the client identities asserted below are theirs.
 const HISTORIES = join(import.meta.dirname, '..', 'histories');
-const facts = (name: string) => readHistory(temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.json`), 'utf8'))));
+const facts = (name: string) => readHistory(temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.profile-checked-in-sandbox.json`), 'utf8'))));
 
 /** The elements renderReportHtml writes; anything else in its output was injected. */
 const OWN_TAGS = new Set(

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FAILURE_SHARE, scriptFleet } from '../../bench/campaign-fleet.js';
 import { CAMPAIGN_DEFAULTS, runCampaign } from '../../bench/campaign-run.js';
-import { planWaves } from '../../lib/campaign.js';
+import { planWaves } from '../../lib/waves.js';
 import { setupWorkflowEnv, type WorkflowEnv } from '../helpers/workflow-env.js';
 
 let env: WorkflowEnv;
