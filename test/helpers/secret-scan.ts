@@ -127,24 +127,29 @@ export interface ScanReport {
 const utf8 = (b: Uint8Array) => Buffer.from(b).toString('utf8');
 
 /**
- * A fetched history as stored: the text of every string and byte field, and the encrypted
- * payloads (whose bytes are not in `text`).
+ * A fetched history as stored: the text of every string and byte field, the encrypted payloads
+ * (whose bytes are not in `text`), and the data of each payload stored as JSON in clear.
  */
-export function storedHistory(history: unknown): { text: string; encrypted: Payload[] } {
+export function storedHistory(history: unknown): { text: string; encrypted: Payload[]; plainJson: string[] } {
   const out: string[] = [];
   const encrypted: Payload[] = [];
+  const plainJson: string[] = [];
   const walk = (v: unknown): void => {
     if (v instanceof Uint8Array) out.push(utf8(v));
     else if (typeof v === 'string') out.push(v);
     else if (Array.isArray(v)) v.forEach(walk);
     else if (v && typeof v === 'object') {
       const encoding = (v as Payload).metadata?.encoding;
-      if (encoding instanceof Uint8Array && utf8(encoding) === ENCRYPTED_ENCODING) encrypted.push(v as Payload);
-      else Object.values(v).forEach(walk);
+      const kind = encoding instanceof Uint8Array ? utf8(encoding) : undefined;
+      if (kind === ENCRYPTED_ENCODING) encrypted.push(v as Payload);
+      else {
+        if (kind === 'json/plain' && (v as Payload).data) plainJson.push(utf8((v as Payload).data!));
+        Object.values(v).forEach(walk);
+      }
     }
   };
   walk(history);
-  return { text: out.join('\n'), encrypted };
+  return { text: out.join('\n'), encrypted, plainJson };
 }
 
 /** A history's text with its encrypted payloads decrypted by `client`'s codecs (each one it cannot decrypt is a finding). */
