@@ -6,7 +6,6 @@
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
 //                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250
 //                              --bundle prebuilt|at-start]
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,6 +14,7 @@ import { startDevServer } from '../test/helpers/temporal.js';
 import { buildWorkflowBundle } from '../worker/workflow-bundle.js';
 import { JITTER, LAB_COMEBACK_DEADLINE_S, LAB_PHASE_S, LAB_POLL_S, FAILURE_SHARE } from './campaign-fleet.js';
 import { CAMPAIGN_DEFAULTS, type RunArgs, type RunFigures } from './campaign-run.js';
+import { runJsonChild } from './json-child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string, fallback: string) => {
@@ -74,22 +74,8 @@ function peakRssOfPid(pid: number | undefined): number | null {
 }
 
 /** Runs ./campaign-run.ts in a child process; its progress goes to our stderr, its figures come back. */
-function runChild(args: RunArgs & { address: string }): Promise<RunFigures> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/run-ts.js'), join(ROOT, 'bench/campaign-run.ts'), JSON.stringify(args)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', rej);
-    child.once('exit', (code) => {
-      const line = out.trim().split('\n').at(-1);
-      if (code !== 0 || !line) return rej(new Error(`campaign run of ${args.hosts} hosts exited ${code}`));
-      res(JSON.parse(line) as RunFigures);
-    });
-  });
-}
+const runChild = (args: RunArgs & { address: string }): Promise<RunFigures> =>
+  runJsonChild(join(ROOT, 'bench/campaign-run.ts'), [JSON.stringify(args)], `campaign run of ${args.hosts} hosts`);
 
 interface SizeRecord extends RunFigures {
   loadBefore: number[];

@@ -12,18 +12,19 @@
 // Prints a table and writes bench/results/workflow-memory.json (per-workflow MB, and each as a
 // ratio to the baseline of the same run).
 //   npm run bench:workflow-memory [-- --hosts 200 --variants empty,zod,profile-in-sandbox,upgradeHost]
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { parseProfile, type Profile } from '../lib/profile.js';
+import type { Profile } from '../lib/profile.js';
 import { startOptions, statusQuery } from '../lib/workflow-api.js';
 import { FakeHost, routeByProfile } from '../test/helpers/fake-host.js';
+import { fakeProfile } from '../test/helpers/fake-profile.js';
 import { startDevServer } from '../test/helpers/temporal.js';
 import { createWorker, workflowsPath } from '../worker/worker.js';
+import { runJsonChild } from './json-child.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const VARIANTS = ['empty', 'zod', 'profile-in-sandbox', 'upgradeHost'] as const;
@@ -56,19 +57,9 @@ interface ChildFigures {
 const mb = (bytes: number) => Math.round(bytes / 1024 / 102.4) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function hostProfile(i: number): Profile {
-  return parseProfile({
-    name: `mem-${i}`,
-    host: '192.0.2.10',
-    auth: { identityFile: '/nonexistent/id_ed25519' },
-    hostKey: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-    slots: 'auto',
-    data: { device: '/dev/vda4', mountPoint: '/srv' },
-    release: { source: 'debootstrap', suite: 'trixie' },
-    // The approval wait must outlast the measurement.
-    timings: { approvalTimeout: '2h', comebackDeadline: '5m', pollInterval: '1s', healthTimeout: '30s' },
-  });
-}
+/** A fake host's profile whose approval wait outlasts the measurement. */
+const hostProfile = (i: number): Profile =>
+  fakeProfile({ name: `mem-${i}`, timings: { approvalTimeout: '2h', comebackDeadline: '5m', pollInterval: '1s', healthTimeout: '30s' } });
 
 /** Runs `check` over `items` QUERY_BATCH at a time until every one passes, within the bound. */
 async function untilAll<T>(items: T[], check: (item: T) => Promise<boolean>, what: string): Promise<void> {
@@ -134,22 +125,8 @@ async function child(a: ChildArgs): Promise<ChildFigures> {
   }
 }
 
-function runChild(a: ChildArgs): Promise<ChildFigures> {
-  return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [join(ROOT, 'bin/run-ts.js'), fileURLToPath(import.meta.url), '--child', JSON.stringify(a)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.once('error', rej);
-    p.once('exit', (code) => {
-      const line = out.trim().split('\n').at(-1);
-      if (code !== 0 || !line) return rej(new Error(`${a.variant} × ${a.n} exited ${code}`));
-      res(JSON.parse(line) as ChildFigures);
-    });
-  });
-}
+const runChild = (a: ChildArgs): Promise<ChildFigures> =>
+  runJsonChild(fileURLToPath(import.meta.url), ['--child', JSON.stringify(a)], `${a.variant} × ${a.n}`);
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

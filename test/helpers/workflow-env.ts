@@ -2,14 +2,13 @@
 // globalSetup in ./temporal.ts), bundle the workflows once per file, make fake-host profiles and
 // workers with a unique task queue per test. Closing the environment runs the secret scan
 // (./secret-scan.ts) over the file's workflow histories and worker log.
-import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, bundleWorkflowCode, type RuntimeOptions, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
-import { parseProfile, type Profile, type ProfileInput } from '../../lib/profile.js';
 import { createWorker, workflowsPath } from '../../worker/worker.js';
 import { FakeHost, type FakeHostScript } from './fake-host.js';
+export { fakeProfile, uniqueName } from './fake-profile.js';
 import { clearSecrets, RecordingLogger, scanForSecrets, type ScanReport, type WorkerLog } from './secret-scan.js';
 
 let workerLog: RecordingLogger | undefined;
@@ -87,26 +86,6 @@ export async function setupWorkflowEnv(o: { dataConverter?: DataConverter; runti
       }
     },
   };
-}
-
-export function uniqueName(prefix = 'host'): string {
-  return `${prefix}-${randomUUID().slice(0, 8)}`;
-}
-
-/** A parsed profile for a fake host with test-sized timings (override anything). */
-export function fakeProfile(overrides: Partial<ProfileInput> = {}): Profile {
-  return parseProfile({
-    name: uniqueName('fake'),
-    host: '192.0.2.10',
-    auth: { identityFile: '/nonexistent/id_ed25519' },
-    hostKey: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-    slots: 'auto',
-    data: { device: '/dev/vda4', mountPoint: '/srv' },
-    release: { source: 'debootstrap', suite: 'trixie' },
-    timings: { approvalTimeout: '5s', comebackDeadline: '3s', pollInterval: '100ms', healthTimeout: '5s' },
-    power: { driver: 'qmp', socket: '/run/fake-qmp.sock' },
-    ...overrides,
-  });
 }
 
 /** A worker for `fake` on its own task queue, tuned so cancellation reaches activities fast. */
