@@ -76,6 +76,8 @@ export class PersistentFakeHost {
   readonly fake: FakeHost;
   private readonly meta: { by: string; attempt: number }[] = [];
   private last = '';
+  /** Set while a call's synchronous part runs: its changes are saved with the call's worker and attempt. */
+  private inCall = false;
 
   constructor(
     readonly stateFile: string,
@@ -86,7 +88,7 @@ export class PersistentFakeHost {
     if (existsSync(stateFile)) this.restore(readPersistedHost(stateFile));
     this.save();
     // Boots end and calls block outside the calls' own steps: save those changes too.
-    this.fake.onChange = () => this.save();
+    this.fake.onChange = () => this.inCall || this.save();
   }
 
   private restore(s: PersistedHost): void {
@@ -150,7 +152,16 @@ export class PersistentFakeHost {
       wrapped[name] = async (...args: unknown[]) => {
         const attempt = Context.current().info.attempt;
         const before = this.fake.calls.length;
-        const result = fn(...args); // FakeHost logs the call synchronously, before its first await
+        // FakeHost logs the call synchronously, before its first await, and may reach a hang point
+        // there too. Both are saved together with who made the call, in one write: the kill
+        // harness SIGKILLs this process as soon as it reads a hang point from the file.
+        this.inCall = true;
+        let result: Promise<unknown>;
+        try {
+          result = fn(...args);
+        } finally {
+          this.inCall = false;
+        }
         for (let i = before; i < this.fake.calls.length; i++) this.meta[i] = { by: this.identity, attempt };
         this.save();
         try {
