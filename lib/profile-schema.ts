@@ -83,6 +83,9 @@ function carryPathProblem(path: string, dataMountPoint: string): string | null {
   return null;
 }
 
+/** What a device reference must look like, as the profile's errors say it. */
+export const DEVICE_REF_FORMS = 'must be PARTUUID=…, UUID=…, LABEL=…, PARTLABEL=… or a /dev/… path';
+
 /** Every schema of a profile, new objects on each call. */
 export function buildProfileSchemas() {
   /** A block device named the way fstab and blkid name it, or a /dev path. */
@@ -90,7 +93,7 @@ export function buildProfileSchemas() {
     .string()
     .regex(
       /^(?:(?:PART)?UUID=[0-9A-Fa-f-]{4,64}|(?:PART)?LABEL=[A-Za-z0-9._@+-]{1,64}|\/dev\/[A-Za-z0-9/_.:+-]+)$/,
-      'must be PARTUUID=…, UUID=…, LABEL=…, PARTLABEL=… or a /dev/… path',
+      DEVICE_REF_FORMS,
     );
 
   const absPath = z
