@@ -89,9 +89,9 @@ export function revalidateProfile(p: unknown, schemas: ProfileSchemas = profileS
 export type CheckedProfile = { profile: Profile } | { problems: string[] };
 
 /** revalidateProfile with its ProfileError as a value (one that can cross an activity boundary). */
-export function checkProfile(p: unknown): CheckedProfile {
+export function checkProfile(p: unknown, schemas: ProfileSchemas = profileSchemas()): CheckedProfile {
   try {
-    return { profile: revalidateProfile(p) };
+    return { profile: revalidateProfile(p, schemas) };
   } catch (e) {
     if (e instanceof ProfileError) return { problems: e.problems };
     throw e;

@@ -84,17 +84,14 @@ async function checkedCampaignInput(input: CampaignInput): Promise<CampaignInput
   if (skipped !== undefined && !(Array.isArray(skipped) && skipped.every((n) => typeof n === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(n)))) {
     problems.push('skipped: must list host names');
   }
-  const { ProfileError, profileSchemas, revalidateProfile } = await import(/* webpackMode: "eager" */ '../lib/profile.js');
+  const { checkProfile, profileSchemas } = await import(/* webpackMode: "eager" */ '../lib/profile.js');
   const schemas = profileSchemas(); // built once for all hosts (and dropped after)
   const profiles = input.profiles.map((p, i) => {
-    try {
-      return revalidateProfile(p, schemas);
-    } catch (e) {
-      if (!(e instanceof ProfileError)) throw e;
-      const name = typeof (p as { name?: unknown })?.name === 'string' ? ` (${(p as { name: string }).name})` : '';
-      problems.push(...e.problems.map((line) => `profiles.${i}${name}: ${line}`));
-      return p;
-    }
+    const checked = checkProfile(p, schemas);
+    if ('profile' in checked) return checked.profile;
+    const name = typeof (p as { name?: unknown })?.name === 'string' ? ` (${(p as { name: string }).name})` : '';
+    problems.push(...checked.problems.map((line) => `profiles.${i}${name}: ${line}`));
+    return p;
   });
   if (problems.length) throw fail(problems);
   return { ...input, profiles };

@@ -11,8 +11,9 @@ import { campaignReport, hostReport, waitedForOperator } from '../../lib/report-
 // The histories as first recorded, which are never re-recorded (the replay test keeps them as
 // the version already out there): the client identities asserted below are theirs.
 const HISTORIES = join(import.meta.dirname, '..', 'histories');
-const facts = (name: string): HistoryFacts =>
-  readHistory(temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.profile-checked-in-sandbox.json`), 'utf8'))));
+const readRecorded = (file: string): HistoryFacts =>
+  readHistory(temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8'))));
+const facts = (name: string): HistoryFacts => readRecorded(`${name}.profile-checked-in-sandbox.json`);
 const hostOf = (name: string) => {
   const f = facts(name);
   return { f, m: hostReport({ status: f.result, workflowId: 'ab-upgrade/h', history: f, now: f.closedAt! }) };
@@ -21,7 +22,7 @@ const hostOf = (name: string) => {
 describe('readHistory', () => {
   test('a history with the input check as a local activity reads like the first recorded one', () => {
     for (const name of ['upgrade-committed-approved-by-update', 'upgrade-rolled-back-power-reset', 'rollback-committed']) {
-      const now = readHistory(temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(HISTORIES, `${name}.json`), 'utf8'))));
+      const now = readRecorded(`${name}.json`);
       const first = facts(name);
       expect(now.workflowType).toBe(first.workflowType);
       expect(now.close).toBe(first.close);
