@@ -9,6 +9,9 @@ export interface RunSize {
   runId: string;
   events: number;
   bytes: number;
+  /** The run's first and last event times (ms since the epoch). */
+  firstEventMs: number;
+  lastEventMs: number;
 }
 
 export interface Waits {
@@ -53,8 +56,10 @@ export async function historyFigures(client: Client, workflowId: string, runId?:
   for (let run = runId; ; ) {
     const handle = client.workflow.getHandle(workflowId, run);
     const [d, history] = await Promise.all([handle.describe(), handle.fetchHistory()]);
-    out.runs.push({ workflowId, runId: d.runId, events: d.historyLength, bytes: d.historySize ?? NaN });
     const events = history.events ?? [];
+    const firstEventMs = tsToMs(events[0]?.eventTime);
+    const lastEventMs = tsToMs(events.at(-1)?.eventTime);
+    out.runs.push({ workflowId, runId: d.runId, events: d.historyLength, bytes: d.historySize ?? NaN, firstEventMs, lastEventMs });
     waitsOf(events, out.waits);
     const next = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
     if (!runId || !next) return out;

@@ -65,6 +65,12 @@ export interface WaveFigures {
   actualS: number;
   /** Previous wave's end (or the start request) → this wave's start: approval and hand-over. */
   gateS: number;
+  /**
+   * Where the wave's time beyond its ideal went, from the host workflows' histories: the wave's
+   * start → its last host workflow's start; each host's run time minus its script (p50, max);
+   * the last host workflow's end → the wave's end (the campaign noticing).
+   */
+  breakdown?: { startLagS: number; hostOverheadS: { p50: number; max: number }; endLagS: number };
 }
 
 export interface RunFigures {
@@ -266,6 +272,17 @@ export async function runCampaign(ctx: RunContext, a: RunArgs): Promise<RunFigur
     const campaignFigures = await historyFigures(ctx.client, campaignWorkflowId(spec.name), firstRunId);
     const started = final.hosts.filter((h) => h.attempts > 0).map((h) => hostWorkflowId(h.name));
     const hostFigures = await fleetHistoryFigures(ctx.client, started);
+    const hostRuns = new Map(hostFigures.runs.map((r) => [r.workflowId, r]));
+    for (const [i, w] of ran.entries()) {
+      const runs = w.hosts.map((n) => hostRuns.get(hostWorkflowId(n))).filter((r) => r !== undefined);
+      if (runs.length !== w.hosts.length) continue;
+      const overheads = w.hosts.map((n, j) => (runs[j]!.lastEventMs - runs[j]!.firstEventMs - byName.get(n)!.scriptedMs) / 1000);
+      waves[i]!.breakdown = {
+        startLagS: round((Math.max(...runs.map((r) => r.firstEventMs)) - Date.parse(w.startedAt!)) / 1000),
+        hostOverheadS: { p50: round(quantile(overheads, 0.5)!), max: round(quantile(overheads, 1)!) },
+        endLagS: round((Date.parse(w.endedAt!) - Math.max(...runs.map((r) => r.lastEventMs))) / 1000),
+      };
+    }
     const largest = (runs: RunSize[]) => runs.reduce((m, r) => (r.bytes > m.bytes ? r : m));
     const waits = {
       activityMs: hostFigures.waits.activityMs,

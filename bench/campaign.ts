@@ -5,6 +5,7 @@
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
 //                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250
+//                              --server-config '{"system.enableActivityEagerExecution":true}'
 //                              --bundle prebuilt|at-start]
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -41,6 +42,15 @@ const POLL_MS = Number(arg('poll-ms', '250'));
  */
 const SERVER_DBS = { wal: {}, file: { sqlitePragmas: [] }, memory: { inMemory: true } } as const;
 const SERVER_DB = arg('server-db', 'wal') as keyof typeof SERVER_DBS;
+/**
+ * The cluster setting the README recommends for campaigns: a worker that completes a workflow task
+ * gets the activity it schedules in the same reply, instead of through the task queue (per host
+ * step one server round trip and one queue match fewer). Off in the dev server and in a cluster
+ * by default.
+ */
+const RECOMMENDED_SERVER_CONFIG = { 'system.enableActivityEagerExecution': true };
+/** Dynamic config for the dev server, as JSON: e.g. '{"system.enableActivityEagerExecution":true}'. */
+const SERVER_CONFIG = JSON.parse(arg('server-config', JSON.stringify(RECOMMENDED_SERVER_CONFIG))) as Record<string, string | number | boolean>;
 if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not wal, file or memory`);
 /**
  * "prebuilt": the workflows bundled once here, the worker loads the file (`ab-upgrade worker
@@ -90,7 +100,7 @@ interface SizeRecord extends RunFigures {
 
 async function measure(hosts: number, workflowBundleFile: string | undefined): Promise<SizeRecord> {
   const loadBefore = load();
-  const server = await startDevServer(SERVER_DBS[SERVER_DB]);
+  const server = await startDevServer({ ...SERVER_DBS[SERVER_DB], dynamicConfig: SERVER_CONFIG });
   try {
     console.error(`${hosts} hosts: dev server ${server.address}, load ${loadBefore.join(' ')}`);
     const stopAfterWave = STOP_AFTER[hosts];
@@ -151,13 +161,17 @@ function print(runs: SizeRecord[]): void {
     console.log(`  worker: RSS ${r.startRssMB} MB at start, ${r.campaignPeakRssMB} MB peak sampled during the campaign, ${r.workerCpuS} CPU s; dev server: ${r.serverPeakRssMB} MB peak, ${r.serverCpuS} CPU s`);
     if (r.atPeakMB) console.log(`  worker at its sampled peak: JS heap ${r.atPeakMB.heapUsed} MB used of ${r.atPeakMB.heapTotal}, external ${r.atPeakMB.external} MB (array buffers ${r.atPeakMB.arrayBuffers})`);
     console.log(`  waves (ideal/actual/gate s): ${r.waves.map((w) => `${w.hosts}h ${w.idealS}/${w.actualS}/${w.gateS}`).join(', ')}`);
+    const b = r.waves.filter((w) => w.breakdown);
+    if (b.length) console.log(`  waves (start lag / host overhead p50, max / end lag s): ${b.map((w) => `${w.hosts}h ${w.breakdown!.startLagS} / ${w.breakdown!.hostOverheadS.p50}, ${w.breakdown!.hostOverheadS.max} / ${w.breakdown!.endLagS}`).join(', ')}`);
   }
 }
 
-const summary = (run: { date: string; label: string; workflowBundle?: string; runs: SizeRecord[] }) => ({
+const summary = (run: { date: string; label: string; workflowBundle?: string; serverDynamicConfig?: Record<string, unknown>; nodeOptions?: string; runs: SizeRecord[] }) => ({
   date: run.date,
   label: run.label,
   workflowBundle: run.workflowBundle ?? 'at-start',
+  serverDynamicConfig: run.serverDynamicConfig ?? {},
+  nodeOptions: run.nodeOptions ?? '',
   workerOptions: run.runs[0]?.workerOptions,
   runs: run.runs.map((r) => ({
     hosts: r.hosts,
@@ -207,6 +221,8 @@ function record(date: string, runs: SizeRecord[]) {
     date,
     label: LABEL,
     serverDb: SERVER_DB,
+    serverDynamicConfig: SERVER_CONFIG,
+    nodeOptions: process.env.NODE_OPTIONS ?? '',
     statusPollMs: POLL_MS,
     workflowBundle: BUNDLE,
     machine: { cores: CORES, cpu: cpus()[0]?.model, memoryMB: Math.round(totalmem() / 1024 / 1024), node: process.version, platform: process.platform },

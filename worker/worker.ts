@@ -39,6 +39,12 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     // side under the same load: activity schedule-to-start p99 14.9 s with 100 slots, 10.8 s with
     // 500, wall time alike (that machine was CPU-bound, load 27-29 on 2 cores).
     maxConcurrentActivityTaskExecutions: 500,
+    // The hosts of a wave move through their phases nearly in step, so their workflow tasks come
+    // in bursts of up to a wave: with the SDK's 40 slots and 10 pollers a 200-host wave waited
+    // p99 0.6 s per workflow task, with 100 and 40 0.1 s (npm run bench:campaign, waves 1-4 of
+    // 1000 hosts, bench/results/campaign-tuning.json). Autoscaled pollers did no better.
+    maxConcurrentWorkflowTaskExecutions: 100,
+    workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 40 },
     ...o.options,
   });
 }

@@ -66,6 +66,8 @@ export interface DevServerOptions {
   inMemory?: boolean;
   /** SQLite pragmas for the database file, "name=value" (default: WAL_PRAGMAS; [] for SQLite's own defaults). */
   sqlitePragmas?: readonly string[];
+  /** Dynamic config values, `--dynamic-config-value name=<JSON>` each (what a cluster's operator sets). */
+  dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**
@@ -75,6 +77,9 @@ export interface DevServerOptions {
  * bench:campaign -- --server-db file|wal). temporal-dev.sh starts its server the same way.
  */
 export const WAL_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as const;
+
+const dynamicConfigArgs = (values: DevServerOptions['dynamicConfig'] = {}): string[] =>
+  Object.entries(values).flatMap(([name, value]) => ['--dynamic-config-value', `${name}=${JSON.stringify(value)}`]);
 
 /** Starts `temporal server start-dev --headless`; resolves once the frontend answers. */
 export async function startDevServer(o: DevServerOptions = {}): Promise<DevServer> {
@@ -87,7 +92,7 @@ export async function startDevServer(o: DevServerOptions = {}): Promise<DevServe
   const logFd = openSync(logFile, 'a');
   const child = spawn(
     cli,
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), ...(o.inMemory ? [] : ['--db-filename', dbFile]), ...(o.inMemory ? [] : (o.sqlitePragmas ?? WAL_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p]), '--log-level', 'warn'],
+    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), ...(o.inMemory ? [] : ['--db-filename', dbFile]), ...(o.inMemory ? [] : (o.sqlitePragmas ?? WAL_PRAGMAS)).flatMap((p) => ['--sqlite-pragma', p]), '--log-level', 'warn', ...dynamicConfigArgs(o.dynamicConfig)],
     { stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
