@@ -5,13 +5,13 @@
 // (the previous headline run is kept, summarized, under `earlier`).
 //   npm run bench:campaign [-- --hosts 100,1000 --scale 0.1 --seed 1 --label tuned --stop-after 1000:3
 //                              --worker-options '{"maxConcurrentActivityTaskExecutions":400}' --server-db wal|file|memory --poll-ms 250
-//                              --server-config '{"system.enableActivityEagerExecution":true}'
+//                              --server-config '{}'
 //                              --bundle prebuilt|at-start]
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDevServer } from '../test/helpers/temporal.js';
+import { RECOMMENDED_DYNAMIC_CONFIG, startDevServer } from '../test/helpers/temporal.js';
 import { buildWorkflowBundle } from '../worker/workflow-bundle.js';
 import { JITTER, LAB_COMEBACK_DEADLINE_S, LAB_PHASE_S, LAB_POLL_S, FAILURE_SHARE } from './campaign-fleet.js';
 import { CAMPAIGN_DEFAULTS, type RunArgs, type RunFigures } from './campaign-run.js';
@@ -42,15 +42,8 @@ const POLL_MS = Number(arg('poll-ms', '250'));
  */
 const SERVER_DBS = { wal: {}, file: { sqlitePragmas: [] }, memory: { inMemory: true } } as const;
 const SERVER_DB = arg('server-db', 'wal') as keyof typeof SERVER_DBS;
-/**
- * The cluster setting the README recommends for campaigns: a worker that completes a workflow task
- * gets the activity it schedules in the same reply, instead of through the task queue (per host
- * step one server round trip and one queue match fewer). Off in the dev server and in a cluster
- * by default.
- */
-const RECOMMENDED_SERVER_CONFIG = { 'system.enableActivityEagerExecution': true };
-/** Dynamic config for the dev server, as JSON: e.g. '{"system.enableActivityEagerExecution":true}'. */
-const SERVER_CONFIG = JSON.parse(arg('server-config', JSON.stringify(RECOMMENDED_SERVER_CONFIG))) as Record<string, string | number | boolean>;
+/** Dynamic config for the dev server, as JSON, in place of the tests' (RECOMMENDED_DYNAMIC_CONFIG); '{}' for the server's defaults. */
+const SERVER_CONFIG = JSON.parse(arg('server-config', JSON.stringify(RECOMMENDED_DYNAMIC_CONFIG))) as Record<string, string | number | boolean>;
 if (!(SERVER_DB in SERVER_DBS)) throw new Error(`--server-db: ${SERVER_DB} is not wal, file or memory`);
 /**
  * "prebuilt": the workflows bundled once here, the worker loads the file (`ab-upgrade worker

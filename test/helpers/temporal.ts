@@ -66,7 +66,7 @@ export interface DevServerOptions {
   inMemory?: boolean;
   /** SQLite pragmas for the database file, "name=value" (default: WAL_PRAGMAS; [] for SQLite's own defaults). */
   sqlitePragmas?: readonly string[];
-  /** Dynamic config values, `--dynamic-config-value name=<JSON>` each (what a cluster's operator sets). */
+  /** Dynamic config values, `--dynamic-config-value name=<JSON>` each (default: RECOMMENDED_DYNAMIC_CONFIG). */
   dynamicConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -78,7 +78,14 @@ export interface DevServerOptions {
  */
 export const WAL_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as const;
 
-const dynamicConfigArgs = (values: DevServerOptions['dynamicConfig'] = {}): string[] =>
+/**
+ * What the README recommends for a cluster and temporal-dev.sh sets: eager activity execution (a
+ * worker gets the activity its workflow task schedules in the reply to that task). The tests run
+ * with it, so what is recommended is what is tested.
+ */
+export const RECOMMENDED_DYNAMIC_CONFIG = { 'system.enableActivityEagerExecution': true } as const;
+
+const dynamicConfigArgs = (values: DevServerOptions['dynamicConfig'] = RECOMMENDED_DYNAMIC_CONFIG): string[] =>
   Object.entries(values).flatMap(([name, value]) => ['--dynamic-config-value', `${name}=${JSON.stringify(value)}`]);
 
 /** Starts `temporal server start-dev --headless`; resolves once the frontend answers. */

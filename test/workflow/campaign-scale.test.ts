@@ -52,5 +52,15 @@ describe('campaign benchmark slice', () => {
     // Every started host's history and each campaign run were read (the figures cover them all).
     expect(f.campaignRuns).toHaveLength(f.continuedAsNew + 1);
     expect(f.scheduleToStartMs.activity.n).toBeGreaterThan(HOSTS);
+    // Each wave's time is split from its hosts' histories; a host's script is a lower bound of its
+    // run (every phase sleeps its scripted time), so no host runs under it.
+    for (const w of f.waves) {
+      const b = w.breakdown;
+      expect(b, `wave ${w.number}`).toBeDefined();
+      expect(b!.startLagS).toBeGreaterThanOrEqual(0);
+      expect(b!.endLagS).toBeGreaterThanOrEqual(0);
+      expect(b!.hostOverheadS.p50).toBeGreaterThanOrEqual(-0.01);
+      expect(b!.hostOverheadS.max).toBeGreaterThanOrEqual(b!.hostOverheadS.p50);
+    }
   }, 120_000);
 });
