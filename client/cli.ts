@@ -116,9 +116,10 @@ export function buildCli(): Command {
     .description('run a worker: executes the upgrade workflows and their SSH activities')
     .option('--metrics <ip:port>', 'serve Prometheus metrics at http://<ip:port>/metrics, e.g. 127.0.0.1:9464 (env AB_UPGRADE_METRICS; default off)')
     .option('--workflow-bundle <file>', 'run the workflows from a bundle made by bundle-workflows instead of bundling them at start (env AB_UPGRADE_WORKFLOW_BUNDLE)')
-    .action(async (o: { metrics?: string; workflowBundle?: string }) => {
+    .option('--max-cached-workflows <n>', "workflows kept in memory between their tasks; set it above a campaign wave's size when the heap is capped (env AB_UPGRADE_MAX_CACHED_WORKFLOWS; default: the SDK's, from the heap limit)")
+    .action(async (o: { metrics?: string; workflowBundle?: string; maxCachedWorkflows?: string }) => {
       const { runWorker } = await import('../worker/main.js');
-      await runWorker({ metrics: o.metrics, workflowBundle: o.workflowBundle });
+      await runWorker({ metrics: o.metrics, workflowBundle: o.workflowBundle, maxCachedWorkflows: o.maxCachedWorkflows });
     });
 
   program

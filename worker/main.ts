@@ -6,6 +6,7 @@
 //   AB_UPGRADE_CODEC_KEY  (unset: payloads in clear) key files of the payload codec, see lib/codec.ts
 //   AB_UPGRADE_METRICS    (unset: off) <ip>:<port> of the Prometheus endpoint, see worker/metrics.ts
 //   AB_UPGRADE_WORKFLOW_BUNDLE (unset: bundle at start) a prebuilt bundle, see worker/workflow-bundle.ts
+//   AB_UPGRADE_MAX_CACHED_WORKFLOWS (unset: the SDK's size) the sticky cache, see worker/cache-size.ts
 // SIGINT/SIGTERM: stop polling, give running activities a grace period, then exit.
 // Workflows in flight are durable: another worker (or this one restarted) carries them on.
 //
@@ -18,6 +19,7 @@ import { createActivities } from '../activities/index.js';
 import { codecDataConverter, configuredCodec } from '../lib/codec.js';
 import { configuredConnection, connectionError, connectionOptions, type TemporalConnection } from '../lib/temporal-connection.js';
 import { TASK_QUEUE } from '../lib/workflow-api.js';
+import { maxCachedWorkflows } from './cache-size.js';
 import { installMetricsRuntime, metricsAddress } from './metrics.js';
 import { createWorker } from './worker.js';
 import { loadWorkflowBundle, WORKFLOW_BUNDLE_ENV } from './workflow-bundle.js';
@@ -30,6 +32,8 @@ export interface RunWorkerOptions {
   metrics?: string;
   /** A prebuilt workflow bundle (`--workflow-bundle`); default AB_UPGRADE_WORKFLOW_BUNDLE, else bundled at start. */
   workflowBundle?: string;
+  /** The sticky cache's size (`--max-cached-workflows`); default AB_UPGRADE_MAX_CACHED_WORKFLOWS, else the SDK's. */
+  maxCachedWorkflows?: string;
 }
 
 /** Runs a worker until SIGINT/SIGTERM; resolves once it has shut down gracefully. */
@@ -45,6 +49,7 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
   // Checked before connecting too: a stale bundle must never replay a history.
   const bundleFile = o.workflowBundle ?? (process.env[WORKFLOW_BUNDLE_ENV] || undefined);
   const workflowBundle = bundleFile ? loadWorkflowBundle(bundleFile, { encodedFailures: codec !== undefined }) : undefined;
+  const cacheSize = maxCachedWorkflows(o.maxCachedWorkflows);
 
   const connection = await NativeConnection.connect(connectionOptions(target)).catch(async (e: unknown) => {
     throw await connectionError(target, e);
@@ -60,12 +65,14 @@ export async function runWorker(o: RunWorkerOptions = {}): Promise<void> {
         // How long running activities get to finish after SIGINT/SIGTERM before they are cancelled.
         shutdownGraceTime: '30s',
         ...(codec ? { dataConverter: codecDataConverter(codec) } : {}),
+        ...(cacheSize !== undefined ? { maxCachedWorkflows: cacheSize } : {}),
       },
     });
     const payloads = codec ? `payloads encrypted with codec key ${codec.currentKeyId}` : 'payloads in clear';
     const scrape = metrics ? `, metrics on http://${metrics}/metrics` : '';
     const bundled = bundleFile ? `, workflows from ${bundleFile}` : '';
-    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads}${scrape}${bundled} (Ctrl-C stops)`);
+    const cache = `, cache ${worker.options.maxCachedWorkflows} workflows`;
+    console.error(`ab-upgrade worker: ${target.summary}, task queue ${taskQueue}, ${payloads}${scrape}${bundled}${cache} (Ctrl-C stops)`);
     // Worker.create's Runtime already turns SIGINT/SIGTERM into worker.shutdown(); these
     // handlers only say so (and cover a Runtime configured without shutdown signals).
     const onSignal = (sig: NodeJS.Signals) => {
