@@ -5,6 +5,7 @@
 // workflows are replayed at their next task. `ab-upgrade worker --max-cached-workflows N` or
 // AB_UPGRADE_MAX_CACHED_WORKFLOWS sets it; unset, the SDK's own size.
 import { z } from 'zod';
+import { flagOrEnv } from './flag-or-env.js';
 
 export const CACHE_SIZE_ENV = 'AB_UPGRADE_MAX_CACHED_WORKFLOWS';
 export const CACHE_SIZE_FLAG = '--max-cached-workflows';
@@ -26,9 +27,5 @@ const sizeSchema = z
  * set. A bad value is refused with a message naming where it came from.
  */
 export function maxCachedWorkflows(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const [value, source] = flag !== undefined ? [flag, CACHE_SIZE_FLAG] : [env[CACHE_SIZE_ENV], CACHE_SIZE_ENV];
-  if (value === undefined || (source === CACHE_SIZE_ENV && value.trim() === '')) return undefined;
-  const r = sizeSchema.safeParse(value);
-  if (!r.success) throw new CacheSizeConfigError(`${source}: ${r.error.issues[0]!.message} (got ${JSON.stringify(value)})`);
-  return r.data;
+  return flagOrEnv(flag, env, { flag: CACHE_SIZE_FLAG, env: CACHE_SIZE_ENV }, sizeSchema, CacheSizeConfigError);
 }

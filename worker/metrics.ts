@@ -4,6 +4,7 @@
 import { Runtime, type RuntimeOptions } from '@temporalio/worker';
 import { z } from 'zod';
 import { histogramBucketOverrides } from '../lib/metrics.js';
+import { flagOrEnv } from './flag-or-env.js';
 
 export const METRICS_ENV = 'AB_UPGRADE_METRICS';
 export const METRICS_FLAG = '--metrics';
@@ -36,11 +37,7 @@ const addressSchema = z
  * set. A bad value is refused with a message naming where it came from.
  */
 export function metricsAddress(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const [value, source] = flag !== undefined ? [flag, METRICS_FLAG] : [env[METRICS_ENV], METRICS_ENV];
-  if (value === undefined || (source === METRICS_ENV && value.trim() === '')) return undefined;
-  const r = addressSchema.safeParse(value);
-  if (!r.success) throw new MetricsConfigError(`${source}: ${r.error.issues[0]!.message} (got ${JSON.stringify(value)})`);
-  return r.data;
+  return flagOrEnv(flag, env, { flag: METRICS_FLAG, env: METRICS_ENV }, addressSchema, MetricsConfigError);
 }
 
 /** Runtime options that serve Prometheus metrics at `bindAddress` (with our histograms' buckets). */
