@@ -53,7 +53,7 @@ describe('campaign benchmark slice', () => {
     expect(f.campaignRuns).toHaveLength(f.continuedAsNew + 1);
     expect(f.scheduleToStartMs.activity.n).toBeGreaterThan(HOSTS);
     // Each wave's time is split from its hosts' histories; a host's script is a lower bound of its
-    // run (every phase sleeps its scripted time), so no host runs under it.
+    // run (every phase sleeps its scripted time), so the median host's overhead is not negative.
     for (const w of f.waves) {
       const b = w.breakdown;
       expect(b, `wave ${w.number}`).toBeDefined();
