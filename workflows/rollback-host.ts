@@ -1,5 +1,5 @@
 // rollbackHost: return a committed host to its previous slot, any time after an upgrade
-// (the seed's "return to the state before the upgrade after an arbitrary period of time").
+// (the way back an operator can take at any later time, not only during the trial boot).
 //   inspect → approval → [carry the configuration back] → one-time reboot into the previous
 //   slot → comeback watch → verify slot → health → commit the previous slot.
 // The reboot is one-time (grub-reboot): GRUB's default stays on the current slot, so if the

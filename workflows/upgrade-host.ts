@@ -1,4 +1,4 @@
-// upgradeHost: the seed's runbook as a durable workflow. Reads top to bottom:
+// upgradeHost: the A/B upgrade runbook as a durable workflow. Reads top to bottom:
 //   inspect → prepare spare → install release → carry config → add boot entry
 //   → await approval → final config sync → trial boot → await comeback (timer) → health
 //   → commit → measure downtime.
