@@ -15,6 +15,7 @@ import { homedir, release, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { QmpConnection, type QmpEvent } from '../activities/power.js';
 import { freePort } from '../lib/free-port.js';
+import { runCommand } from '../lib/run-command.js';
 
 export type Layout = 'bios' | 'uefi';
 
@@ -385,27 +386,10 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
     `${user}@127.0.0.1`,
   ];
 
-  const ssh = (command: string, o: { timeoutMs?: number } = {}): Promise<SshResult> =>
-    new Promise((resolve) => {
-      const c = spawn('ssh', [...sshArgs(), '--', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      let timedOut = false;
-      c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => {
-        timedOut = true;
-        c.kill('SIGKILL');
-      }, o.timeoutMs ?? 60_000);
-      c.on('error', (err) => {
-        clearTimeout(timer);
-        resolve({ code: null, stdout, stderr: stderr + err.message, timedOut });
-      });
-      c.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr, timedOut });
-      });
-    });
+  const ssh = async (command: string, o: { timeoutMs?: number } = {}): Promise<SshResult> => {
+    const r = await runCommand('ssh', [...sshArgs(), '--', command], o.timeoutMs ?? 60_000);
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
+  };
 
   const bootId = async (probeTimeoutMs = 15_000): Promise<string | null> => {
     const r = await ssh('cat /proc/sys/kernel/random/boot_id', { timeoutMs: probeTimeoutMs });

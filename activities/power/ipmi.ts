@@ -1,6 +1,6 @@
 // IPMI via ipmitool.
 import { PowerError, type PowerDriver, type PowerStatus } from './driver.js';
-import { runCommand } from './run-command.js';
+import { runCommand } from '../../lib/run-command.js';
 
 export interface IpmiOptions {
   address: string;

@@ -1,4 +1,4 @@
-// Runs a local program (ipmitool) with a time bound, its output collected, never throwing.
+// Runs a local program with a time bound (SIGKILL when it is up), its output collected; never throws.
 import { spawn } from 'node:child_process';
 
 export interface CommandResult {
