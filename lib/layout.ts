@@ -215,7 +215,7 @@ export function assessLayout(profile: Profile, raw: RawHostFacts, now: string): 
       defaultIsSaved: grubDefaultSetting(raw.etcDefaultGrub) === 'saved',
       savedEntry: env.saved_entry ?? null,
     },
-    // Invariant of this tool: the committed, running slot owns the boot (see ARCHITECTURE.md).
+    // Invariant of this tool: the committed, running slot owns the boot (README, "Who owns the boot").
     bootOwner: active,
     inspectedAt: now,
   };
