@@ -15,7 +15,8 @@
 // fresh BIOS VM, written to downtime-stream.json; with --two-vcpus on a 2-vCPU VM only,
 // downtime-stream-2vcpu.json), for a quick look at the install stream, and
 // --parts uefi step 5 alone (downtime-uefi.json), with a third set of kexecs loaded without
-// purgatory checks. Every plain restart also records the host's own split: issued → the old
+// purgatory checks (with AB_LAB_SUPERVISE=0, reset in place: downtime-uefi-in-place.json).
+// Every plain restart also records the host's own split: issued → the old
 // boot's last journal entry → the new kernel's start, and kernel start → sshd active.
 //   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus --parts stream|uefi]
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -164,7 +165,7 @@ async function main() {
     streamTwoVcpus: two,
     formats: FORMATS,
     vms: { bios: bios.vm, uefi: uefi.vm },
-    machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+    machine: machineFacts(loadBefore),
     date: new Date().toISOString(),
   };
   const out = writeResult('downtime.json', result);
@@ -207,6 +208,22 @@ function printRows(rows: [string, string, string][], out: string): void {
   console.log(`wrote ${out}`);
 }
 
+/**
+ * The controller and how the lab restarted its VMs: with the restart supervisor (the default)
+ * a firmware reboot starts a new QEMU process, and a kexec stays in the running one;
+ * AB_LAB_SUPERVISE=0 resets in place, so both kinds of restart run in one warm process.
+ */
+function machineFacts(loadBefore: number[]) {
+  return {
+    host: hostname(),
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? '?',
+    loadavgBefore: loadBefore.map(round),
+    loadavgAfter: loadavg().map(round),
+    restartSupervisor: process.env.AB_LAB_SUPERVISE !== '0',
+  };
+}
+
 function writeResult(name: string, result: unknown): string {
   const out = join(dirname(fileURLToPath(import.meta.url)), 'results', name);
   mkdirSync(dirname(out), { recursive: true });
@@ -241,10 +258,10 @@ async function uefiOnly(address: string, taskQueue: string, loadBefore: number[]
     kexec,
     kexecNoChecks,
     vm,
-    machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+    machine: machineFacts(loadBefore),
     date: new Date().toISOString(),
   };
-  const out = writeResult('downtime-uefi.json', result);
+  const out = writeResult(result.machine.restartSupervisor ? 'downtime-uefi.json' : 'downtime-uefi-in-place.json', result);
   const split = (s: ReturnType<typeof summarize>) =>
     s.hostMedians ? `host: issued → kernel ${s.hostMedians.toKernelS} s (shutdown ${s.hostMedians.shutdownS ?? '?'} + jump ${s.hostMedians.jumpS ?? '?'}), kernel → sshd ${s.hostMedians.kernelToSshdS} s` : '';
   printRows(
@@ -274,7 +291,7 @@ async function streamOnly(address: string, taskQueue: string, ext4: Awaited<Retu
     stream,
     formats: FORMATS,
     vm,
-    machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+    machine: machineFacts(loadBefore),
     date: new Date().toISOString(),
   });
   printRows(streamRows(stream, TWO_VCPUS ? 2 : 1), out);
