@@ -1,12 +1,13 @@
-// The chaos benchmark's grubenv rule (bench/chaos.ts, grubenvMatch), on blocks written by the
-// real grub-editenv: byte for byte equal, or equal but for an empty `next_entry=` line (what
-// GRUB's boot script leaves after consuming a one-time entry); anything else is a difference.
+// The chaos benchmark's grubenv rule (bench/chaos/host-state.ts, grubenvMatch), on blocks
+// written by the real grub-editenv: byte for byte equal, or equal but for an empty `next_entry=`
+// line (what GRUB's boot script leaves after consuming a one-time entry); anything else is a
+// difference.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { grubenvMatch } from '../../bench/chaos.js';
+import { grubenvMatch } from '../../bench/chaos/host-state.js';
 
 let dir: string;
 let env: string;

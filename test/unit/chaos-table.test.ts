@@ -1,7 +1,7 @@
-// The README's chaos table (bench/chaos.ts formatMarkdown): one row per recorded case, with the
-// fault's point, the two end states and their verification, and what was retried.
+// The README's chaos table (bench/chaos/table.ts formatMarkdown): one row per recorded case,
+// with the fault's point, the two end states and their verification, and what was retried.
 import { describe, expect, it } from 'vitest';
-import { formatMarkdown } from '../../bench/chaos.js';
+import { formatMarkdown } from '../../bench/chaos/table.js';
 
 type Case = Parameters<typeof formatMarkdown>[0][number];
 
