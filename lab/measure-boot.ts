@@ -1,7 +1,9 @@
-// Measures the lab VM's boot times: cold boot to SSH, guest reboots (`systemctl reboot`) and
-// QMP resets to a new boot_id, with or without the restart supervisor.
+// Measures the lab VM's boot times: cold boot to SSH, guest reboots (`systemctl reboot`), QMP
+// resets and kexecs of the running kernel to a new boot_id, with or without the restart
+// supervisor. Each boot also records, from the guest: kernel start → sshd active, and the
+// clocksource the kernel chose (with "tsc-unstable" if it stopped trusting the TSC).
 //
-//   npx tsx lab/measure-boot.ts [bios|uefi] [--supervise=0|1] [--reboots=N] [--resets=N]
+//   npx tsx lab/measure-boot.ts [bios|uefi] [--supervise=0|1] [--reboots=N] [--resets=N] [--kexecs=N]
 //
 // Builds (or reuses) the image with lab/build-image.sh. Prints one JSON line per measurement
 // and a summary.
@@ -23,15 +25,27 @@ const opt = (name: string, def: number): number => {
 const supervise = opt('supervise', 1) === 1;
 const reboots = opt('reboots', 2);
 const resets = opt('resets', 1);
+const kexecs = opt('kexecs', 0);
+
+// Loads the running kernel again (the file-based load, as the runbook's trial kexec), then jumps
+// from a detached shell, so the SSH session ends before the connection does.
+const KEXEC_SELF = `set -e; k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
+kexec -s -l "$k" --initrd="$i" --reuse-cmdline
+setsid -f sh -c 'sleep 1; systemctl kexec' >/dev/null 2>&1 < /dev/null`;
+const BOOT_FACTS = `echo "$(systemctl show -P ActiveEnterTimestampMonotonic ssh.service)" \
+  "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" \
+  "$(journalctl -q --no-pager -k -b 0 | grep -c 'Marking TSC unstable')"`;
 
 const outDir = execFileSync('bash', [path.join(here, 'build-image.sh'), layout], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   .trim()
   .split('\n')
   .pop()!;
 const work = mkdtempSync(path.join(tmpdir(), 'ab-lab-measure-'));
-const results: { what: string; seconds: number }[] = [];
-const record = (what: string, t0: number) => {
-  const r = { layout, supervise, what, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+const results: object[] = [];
+const record = async (what: string, t0: number) => {
+  const seconds = Math.round((Date.now() - t0) / 100) / 10;
+  const [sshdUs = '', clock = '?', tscUnstable = '?'] = (await vm.ssh(BOOT_FACTS, { timeoutMs: 60_000 })).stdout.trim().split(' ');
+  const r = { layout, supervise, what, seconds, kernelToSshdS: Math.round(Number(sshdUs) / 1e5) / 10, clock, tscUnstable: tscUnstable !== '0' };
   results.push(r);
   console.log(JSON.stringify(r));
 };
@@ -40,19 +54,26 @@ const t0 = Date.now();
 const vm = await startVm({ disk: path.join(outDir, 'disk.raw'), layout, name: `measure-${layout}`, workDir: work, supervise });
 try {
   let boot = await vm.waitForSsh(300_000);
-  record('cold boot to ssh', t0);
+  await record('cold boot to ssh', t0);
   for (let i = 0; i < reboots; i++) {
     const t = Date.now();
     await vm.ssh('systemctl reboot', { timeoutMs: 15_000 });
     boot = await vm.waitForSsh(400_000, { notBootId: boot });
-    record('guest reboot to ssh', t);
+    await record('guest reboot to ssh', t);
   }
   const power = new QmpPowerDriver(vm.qmpSocket);
   for (let i = 0; i < resets; i++) {
     const t = Date.now();
     await power.reset();
     boot = await vm.waitForSsh(400_000, { notBootId: boot });
-    record('qmp reset to ssh', t);
+    await record('qmp reset to ssh', t);
+  }
+  for (let i = 0; i < kexecs; i++) {
+    const t = Date.now();
+    const load = await vm.ssh(KEXEC_SELF, { timeoutMs: 60_000 });
+    if (load.code !== 0) throw new Error(`kexec load failed: ${load.stderr.trim()}`);
+    boot = await vm.waitForSsh(400_000, { notBootId: boot });
+    await record('kexec to ssh', t);
   }
   console.log(JSON.stringify({ layout, supervise, restarts: vm.restarts, results }));
 } finally {

@@ -10,12 +10,15 @@
 // so grub-reboot's one-time entry behaves as on a real machine. A guest poweroff leaves QEMU
 // paused in the 'shutdown' state so QMP keeps answering; power on = system_reset (+ cont).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { homedir, release, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpConnection, type QmpEvent } from '../activities/power.js';
 import { freePort } from '../lib/free-port.js';
 import { runCommand } from '../lib/run-command.js';
+import { OVMF_CODE, OVMF_VARS } from './vm/firmware.js';
+import { kvmUsable } from './vm/kvm-probe.js';
+import { hasSetprivPdeathsig, installExitHook, killStale, live } from './vm/qemu-processes.js';
 
 export type Layout = 'bios' | 'uefi';
 
@@ -89,95 +92,6 @@ export interface VmHandle {
   waitForSsh(timeoutMs: number, opts?: { notBootId?: string }): Promise<string>;
   stop(): Promise<void>;
 }
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // A VM never outlives the test process. ('exit' handlers must be synchronous.)
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  });
-}
-
-let setprivPdeathsig: boolean | null = null;
-function hasSetprivPdeathsig(): boolean {
-  if (setprivPdeathsig === null) {
-    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8', timeout: 5000 });
-    setprivPdeathsig = r.status === 0 && /--pdeathsig/.test(r.stdout);
-  }
-  return setprivPdeathsig;
-}
-
-let kvmWorks: boolean | null = null;
-/**
- * Does KVM actually boot a guest here? /dev/kvm can exist and still fail: on this kind of
- * machine (nested) SeaBIOS runs but GRUB never prints a line under KVM. The probe boots the
- * lab disk itself (throwaway -snapshot) under KVM and waits for the kernel's first line on the
- * serial port. The answer is cached per host kernel and QEMU version in the lab cache.
- */
-export async function kvmUsable(disk: string, layout: Layout): Promise<boolean> {
-  if (kvmWorks !== null) return kvmWorks;
-  kvmWorks = false;
-  if (!existsSync('/dev/kvm')) return false;
-  const qemuVersion = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 }).stdout?.split('\n')[0] ?? '?';
-  const cacheDir = process.env.AB_LAB_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'ab-upgrade', 'lab');
-  const key = `${release()}|${qemuVersion}`;
-  const cacheFile = path.join(cacheDir, 'kvm-probe.json');
-  try {
-    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; works: boolean };
-    if (cached.key === key) return (kvmWorks = cached.works);
-  } catch {
-    /* no cache */
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'ab-lab-kvm-probe-'));
-  const serial = path.join(dir, 'serial.log');
-  const args = ['-accel', 'kvm', '-m', '512', '-display', 'none', '-nodefaults', '-no-reboot', '-snapshot',
-    '-drive', `if=virtio,format=${disk.endsWith('.qcow2') ? 'qcow2' : 'raw'},file=${disk}`, '-serial', `file:${serial}`];
-  if (layout === 'uefi') {
-    copyFileSync(OVMF_VARS, path.join(dir, 'vars.fd'));
-    args.push('-machine', 'q35', '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-      '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
-  } else {
-    args.push('-machine', 'pc');
-  }
-  const child = spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
-  live.add(child);
-  child.on('error', () => undefined);
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    await sleep(500);
-    const out = existsSync(serial) ? readFileSync(serial, 'utf8') : '';
-    if (/Linux version/.test(out)) {
-      kvmWorks = true;
-      break;
-    }
-  }
-  child.kill('SIGKILL');
-  live.delete(child);
-  rmSync(dir, { recursive: true, force: true });
-  try {
-    mkdirSync(cacheDir, { recursive: true });
-    writeFileSync(cacheFile, JSON.stringify({ key, works: kvmWorks, probedAt: new Date().toISOString() }) + '\n');
-  } catch {
-    /* cache is optional */
-  }
-  return kvmWorks;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
 export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
   installExitHook();
@@ -461,18 +375,4 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
     },
   };
   return handle;
-}
-
-function killStale(pidFile: string, dir: string): void {
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  rmSync(pidFile, { force: true });
-  if (!Number.isInteger(pid) || pid <= 1) return;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    // Only a QEMU whose command line names this VM's own directory.
-    if (cmdline.includes('qemu-system') && cmdline.includes(dir)) process.kill(pid, 'SIGKILL');
-  } catch {
-    /* not running */
-  }
 }
