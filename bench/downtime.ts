@@ -233,7 +233,9 @@ function writeResult(name: string, result: unknown): string {
 
 /**
  * Step 5: plain reboots and kexecs of the UEFI lab VM, alternating, so that every kexec is the
- * first in its QEMU process; alone (--parts uefi) also kexecs loaded without purgatory checks.
+ * first in its QEMU process (under TCG each kexec'd boot leaves translations of its code that the
+ * next one must drop as it writes over them); alone (--parts uefi) also kexecs loaded without
+ * purgatory checks.
  */
 function uefiRestarts(address: string, taskQueue: string) {
   return withLab(address, taskQueue, 'uefi', async (lab) => {

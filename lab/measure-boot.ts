@@ -1,7 +1,10 @@
 // Measures the lab VM's boot times: cold boot to SSH, guest reboots (`systemctl reboot`), QMP
 // resets and kexecs of the running kernel to a new boot_id, with or without the restart
 // supervisor. Each boot also records, from the guest: kernel start → sshd active, and the
-// clocksource the kernel chose (with "tsc-unstable" if it stopped trusting the TSC).
+// clocksource the kernel chose (with "tsc-unstable" if it stopped trusting the TSC); under TCG,
+// from QEMU (`info jit`): how many translated blocks it invalidated and how often it flushed its
+// translation cache since the boot before was measured (guest writes to memory that holds
+// translated code invalidate it).
 //
 //   npx tsx lab/measure-boot.ts [bios|uefi] [--supervise=0|1] [--reboots=N] [--resets=N] [--kexecs=N]
 //
@@ -12,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { QmpPowerDriver } from '../activities/power.js';
+import { QmpConnection, QmpPowerDriver } from '../activities/power.js';
 import { startVm, type Layout } from './vm.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,10 +45,30 @@ const outDir = execFileSync('bash', [path.join(here, 'build-image.sh'), layout],
   .pop()!;
 const work = mkdtempSync(path.join(tmpdir(), 'ab-lab-measure-'));
 const results: object[] = [];
+
+/** QEMU's running totals of TB invalidations and translation-cache flushes (TCG only). */
+async function jitCounts(): Promise<{ pid: number; invalidated: number; flushes: number } | null> {
+  if (vm.accel !== 'tcg') return null;
+  const c = await QmpConnection.connect(vm.qmpSocket, { timeoutMs: 15_000 });
+  try {
+    const out = String((await c.execute('human-monitor-command', { 'command-line': 'info jit' })).return ?? '');
+    const count = (name: string) => Number(new RegExp(`${name}\\s+(\\d+)`).exec(out)?.[1] ?? NaN);
+    return { pid: vm.pid, invalidated: count('TB invalidate count'), flushes: count('TB flush count') };
+  } finally {
+    c.close();
+  }
+}
+let jitBefore: Awaited<ReturnType<typeof jitCounts>> = null;
+
 const record = async (what: string, t0: number) => {
   const seconds = Math.round((Date.now() - t0) / 100) / 10;
+  // Totals are per QEMU process: after the supervisor started a new one, the whole total is this boot's.
+  const jit = await jitCounts();
+  const sameQemu = jit && jitBefore && jit.pid === jitBefore.pid;
+  const tcg = jit && { tbInvalidated: jit.invalidated - (sameQemu ? jitBefore!.invalidated : 0), tbFlushes: jit.flushes - (sameQemu ? jitBefore!.flushes : 0), newQemu: !sameQemu };
+  jitBefore = jit;
   const [sshdUs = '', clock = '?', tscUnstable = '?'] = (await vm.ssh(BOOT_FACTS, { timeoutMs: 60_000 })).stdout.trim().split(' ');
-  const r = { layout, supervise, what, seconds, kernelToSshdS: Math.round(Number(sshdUs) / 1e5) / 10, clock, tscUnstable: tscUnstable !== '0' };
+  const r = { layout, supervise, what, seconds, kernelToSshdS: Math.round(Number(sshdUs) / 1e5) / 10, clock, tscUnstable: tscUnstable !== '0', ...tcg };
   results.push(r);
   console.log(JSON.stringify(r));
 };

@@ -5,8 +5,9 @@
 // `-action reboot=shutdown,shutdown=pause`, so any reset (guest reboot, panic=10, QMP
 // system_reset) stops that QEMU; the supervisor, listening on a private second QMP socket,
 // sees the SHUTDOWN event and starts a fresh QEMU with the same disk, OVMF vars, SSH port, QMP
-// socket path and serial log. A fresh QEMU boots much faster under TCG than a warm reset
-// (GRUB's initrd load after a warm reset takes tens of seconds). grubenv lives on the disk,
+// socket path and serial log. A fresh QEMU boots much faster under TCG than a warm reset:
+// its translation cache holds no code of an earlier boot, which a warm reset's GRUB and kernel
+// would write over, each such write making QEMU drop translations. grubenv lives on the disk,
 // so grub-reboot's one-time entry behaves as on a real machine. A guest poweroff leaves QEMU
 // paused in the 'shutdown' state so QMP keeps answering; power on = system_reset (+ cont).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -49,6 +50,12 @@ export interface StartVmOptions {
    * early in boot under it here).
    */
   tcgThread?: 'single' | 'multi';
+  /**
+   * TCG's translation cache in MiB (default: QEMU's, or AB_LAB_TB_SIZE). A small one is flushed
+   * often, which drops translations of memory a kexec'd kernel or a warm reset writes over
+   * (see lab/README.md), at the cost of translating again after every flush.
+   */
+  tbSizeMiB?: number;
   /** Bound for QEMU to come up with its QMP socket (default 30 s). */
   startTimeoutMs?: number;
   extraArgs?: string[];
@@ -109,6 +116,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
   const supervise = opts.supervise ?? process.env.AB_LAB_SUPERVISE !== '0';
   const memMiB = opts.memMiB ?? 1024;
   const cpus = opts.cpus ?? 1;
+  const tbSize = opts.tbSizeMiB ?? (Number(process.env.AB_LAB_TB_SIZE) || undefined);
   const accelChoice = opts.accel ?? ((process.env.AB_LAB_ACCEL as 'auto' | 'kvm' | 'tcg' | undefined) || 'auto');
   const useKvm = accelChoice === 'kvm' || (accelChoice === 'auto' && (await kvmUsable(disk, opts.layout)));
 
@@ -136,7 +144,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
   const buildArgs = (port: number): string[] => {
     const a = [
       '-name', `ab-lab-${opts.name},process=ab-lab-${opts.name}`,
-      '-accel', useKvm ? 'kvm' : `tcg,thread=${opts.tcgThread ?? 'single'}`,
+      '-accel', useKvm ? 'kvm' : `tcg,thread=${opts.tcgThread ?? 'single'}${tbSize ? `,tb-size=${tbSize}` : ''}`,
       '-machine', opts.layout === 'uefi' ? 'q35' : 'pc',
       '-m', String(memMiB),
       '-smp', String(cpus),
