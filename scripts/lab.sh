@@ -4,6 +4,7 @@
 # VM under QEMU and upgrades it 12 → 13, printing the phases, the timeline and the downtime.
 # Extra arguments go to `ab-upgrade lab upgrade` (e.g. --layout uefi, --kexec, --keep).
 set -euo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 exec node bin/ab-upgrade.js lab upgrade "$@"

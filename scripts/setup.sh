@@ -5,6 +5,7 @@
 # headless browser test), the npm dependencies,
 # and the Temporal CLI (built once into a machine-wide cache by temporal-dev.sh).
 set -euo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 
 PKGS=(openssh-server openssh-client qemu-system-x86 qemu-utils ovmf debootstrap fdisk parted

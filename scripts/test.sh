@@ -3,6 +3,7 @@
 # workflow (real Temporal dev server), SSH (real OpenSSH sshd), then the VM end-to-end suite
 # (real Debian 12 → 13 under QEMU). AB_UPGRADE_SKIP_E2E=1 skips the VM suite.
 set -euo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 npm test
