@@ -6,6 +6,7 @@ import { checkHealth, pollComeback, probeOnce, UNIT_TIMES } from '../activities/
 import { sh } from '../activities/host-io.js';
 import { issueReboot } from '../activities/boot.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
+import { KEXEC_SELF } from '../lab/kexec-self.js';
 import type { Profile } from '../lib/profile.js';
 import type { WorkflowStatus } from '../lib/workflow-api.js';
 
@@ -22,21 +23,6 @@ export interface RestartFigures {
    */
   host?: { toKernelS: number; kernelToSshdS: number; shutdownS?: number | null; jumpS?: number | null } | null;
 }
-
-// Loads the running kernel and initrd again, with the running command line. "$1" = checks: the
-// file-based load first, as the runbook's trial kexec does; no-checks: kexec_load --no-checks,
-// whose purgatory jumps without checking the sha256 of the loaded kernel and initrd
-// (kexec_file_load's purgatory always checks).
-const KEXEC_SELF = `
-set -eu
-k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
-if [ "$1" = no-checks ]; then
-  kexec --no-checks -l "$k" --initrd="$i" --reuse-cmdline
-else
-  kexec -s -l "$k" --initrd="$i" --reuse-cmdline 2>/dev/null || kexec -l "$k" --initrd="$i" --reuse-cmdline
-fi
-[ "$(cat /sys/kernel/kexec_loaded)" = 1 ] || { echo "kexec did not load the kernel" >&2; exit 1; }
-`;
 
 // The realtime of the previous boot's last journal entry (empty without a persistent journal).
 const LAST_ENTRY_OF_PREVIOUS_BOOT = `journalctl -q --no-pager -b -1 -n 1 -o short-unix 2>/dev/null | cut -d' ' -f1`;

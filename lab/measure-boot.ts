@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QmpConnection, QmpPowerDriver } from '../activities/power.js';
+import { shQuote } from '../lib/quote.js';
+import { KEXEC_SELF } from './kexec-self.js';
 import { startVm, type Layout } from './vm.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,11 +32,9 @@ const reboots = opt('reboots', 2);
 const resets = opt('resets', 1);
 const kexecs = opt('kexecs', 0);
 
-// Loads the running kernel again (the file-based load, as the runbook's trial kexec), then jumps
-// from a detached shell, so the SSH session ends before the connection does.
-const KEXEC_SELF = `set -e; k=/boot/vmlinuz-$(uname -r); i=/boot/initrd.img-$(uname -r)
-kexec -s -l "$k" --initrd="$i" --reuse-cmdline
-setsid -f sh -c 'sleep 1; systemctl kexec' >/dev/null 2>&1 < /dev/null`;
+// Loads the running kernel again as the downtime benchmark does, then jumps from a detached
+// shell, so the SSH session ends before the connection does.
+const KEXEC_NOW = `bash -c ${shQuote(KEXEC_SELF)} kexec-self checks && setsid -f sh -c 'sleep 1; systemctl kexec' >/dev/null 2>&1 < /dev/null`;
 const BOOT_FACTS = `echo "$(systemctl show -P ActiveEnterTimestampMonotonic ssh.service)" \
   "$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" \
   "$(journalctl -q --no-pager -k -b 0 | grep -c 'Marking TSC unstable')"`;
@@ -93,7 +93,7 @@ try {
   }
   for (let i = 0; i < kexecs; i++) {
     const t = Date.now();
-    const load = await vm.ssh(KEXEC_SELF, { timeoutMs: 60_000 });
+    const load = await vm.ssh(KEXEC_NOW, { timeoutMs: 60_000 });
     if (load.code !== 0) throw new Error(`kexec load failed: ${load.stderr.trim()}`);
     boot = await vm.waitForSsh(400_000, { notBootId: boot });
     await record('kexec to ssh', t);

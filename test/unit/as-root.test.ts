@@ -1,7 +1,7 @@
 // scripts/lib/as-root.sh, which the README's two commands source: as root the script goes on;
 // as another user with no sudo it stops before doing anything, saying it needs root.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -13,7 +13,7 @@ const script = path.join(dir, 'needs-root.sh');
 writeFileSync(script, `#!/bin/bash\nset -euo pipefail\nsource ${AS_ROOT}\necho "went on as $(id -u) with $*"\n`, { mode: 0o755 });
 // A PATH with what the script uses but no sudo, whether or not this machine has one.
 const bin = path.join(dir, 'bin');
-spawnSync('mkdir', [bin]);
+mkdirSync(bin);
 for (const tool of ['id', 'basename']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
 const env = { PATH: bin };
 
