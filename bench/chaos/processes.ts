@@ -1,8 +1,9 @@
 // Processes this chaos run started (worker children, lab VMs, the Temporal dev server) and the
 // run's abort flag, so they can be stopped on exit, Ctrl-C and SIGTERM; the handlers for those
 // are installed only when main() calls installStopHandlers().
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { VmHandle } from '../../lab/vm.js';
+import { hasSetprivPdeathsig } from '../../lab/vm/qemu-processes.js';
 import type { DevServer } from '../../test/helpers/temporal.js';
 import { log } from './options.js';
 
@@ -48,12 +49,7 @@ export function installStopHandlers(): void {
   }
 }
 
-let setprivOk: boolean | null = null;
 /** argv wrapped so the child is SIGKILLed if this process dies without cleaning up. */
 export function withPdeathsig(argv: string[]): string[] {
-  if (setprivOk === null) {
-    const r = spawnSync('setpriv', ['--help'], { encoding: 'utf8', timeout: 5000 });
-    setprivOk = r.status === 0 && /--pdeathsig/.test(r.stdout);
-  }
-  return setprivOk ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+  return hasSetprivPdeathsig() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }
