@@ -1,11 +1,11 @@
 // Phase 3: install the new release onto the spare slot (mounted at SPARE_MNT): debootstrap on
 // the host, or stream a rootfs tarball from the controller, verified there first (its minisign
-// signature: ./release-image.ts) and hashed again by the host as it arrives; or an ext4 image
-// written to the spare device as it is (./install-image.ts). Idempotent under
+// signature: ./release-image.ts) and hashed again by the host as it arrives (over SSH, or pulled
+// by the host: ./receive-image.ts); or an ext4 image written to the spare device as it is
+// (./install-image.ts). Idempotent under
 // retries: the slot is emptied first, and a marker written last says which release is complete
 // there.
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { HostFacts, InstallResult } from '../lib/contract.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
@@ -15,7 +15,8 @@ import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
 import { verifiedStream, verifyImage, type VerifiedImage } from './release-image.js';
 import { checkSlotFits, verifyManifest } from './image-manifest.js';
 import { afterImageWrite, beforeImageWrite, forgetImageUuid } from './install-image.js';
-import { CommandError, SshHost, targetFromProfile } from './ssh.js';
+import { connectForBulk, receiveImage, receivePulledImage } from './receive-image.js';
+import type { SshHost } from './ssh.js';
 
 const MARKER = '.ab-upgrade-release';
 
@@ -85,74 +86,6 @@ rm -rf "$work"
 chroot "$root" apt-get clean
 `;
 
-// The bulk stream is bound by the host decrypting it. Where the host's CPU has AES instructions
-// AES-GCM is the cheapest cipher; where it has not (e.g. QEMU's default CPU model), ChaCha20-
-// Poly1305 is: 128 MB over SSH into the lab VM took 3.5 s with it vs 7.1 s with AES-GCM.
-const GCM = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
-const CHACHA = 'chacha20-poly1305@openssh.com';
-const CTR = ['aes128-ctr', 'aes256-ctr'];
-
-/** A separate connection for a bulk transfer, with the cipher this host decrypts fastest. */
-export async function connectForBulk(h: SshHost, profile: Profile): Promise<SshHost> {
-  const aes = (await sh(h, 'grep -qw aes /proc/cpuinfo && echo aes || echo none', [])).trim() === 'aes';
-  return SshHost.connect({ ...targetFromProfile(profile), ciphers: aes ? [...GCM, CHACHA, ...CTR] : [CHACHA, ...GCM, ...CTR] });
-}
-
-/** Unpacks a release tarball from stdin into "$1" (exported for the benchmark: it measures this). */
-export const UNPACK = {
-  'tar.zst': 'zstd -dc -T0 | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
-  'tar.gz': 'gzip -dc | tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
-  tar: 'tar -xpf - --numeric-owner --xattrs --xattrs-include="*" -C "$1"',
-  // "$1" is the spare's device here: one sequential write, refused in this same shell if mounted.
-  // oflag=direct: the blocks go to the device without a copy through the page cache, CPU the
-  // host is also serving with (writing the lab's 356 MB image: 6.0 s buffered, 4.8 s direct, on
-  // one emulated CPU); dd writes a final partial block without O_DIRECT, and fsync still flushes.
-  'ext4-image': '{ ! findmnt -n -S "$1" >/dev/null || { echo "refusing: $1 is mounted" >&2; false; }; } && zstd -dc | dd of="$1" bs=4M iflag=fullblock oflag=direct conv=fsync status=none',
-} as const;
-
-/** The receiving script's exit status when the bytes it received are not the verified ones. */
-export const DIGEST_MISMATCH_EXIT = 86;
-
-/**
- * Receives a release tarball on stdin, unpacks it into "$1" and hashes, on the host, the bytes
- * it received: tee hands them to the unpacker and to sha256sum (-p: it keeps feeding sha256sum
- * if the unpacker stops early, so an unpack failure is reported as one). A digest other than "$2"
- * (the verified one) exits with DIGEST_MISMATCH_EXIT, whatever the unpacker said.
- */
-export function receiveScript(format: ImageRelease['format']): string {
-  return `st=$(mktemp); trap 'rm -f "$st"' EXIT
-got=$( { { tee -p /dev/fd/5 | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | sha256sum )
-got=\${got%% *}
-if [ "$got" != "$2" ]; then echo "the host received sha256 $got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi
-rc=$(cat "$st" 2>/dev/null || echo unknown)
-[ "$rc" = 0 ] || { echo "unpacking the release failed (exit $rc)" >&2; exit 1; }`;
-}
-
-/** The host received other bytes than the verified ones (altered between controller and host). */
-export class HostDigestMismatchError extends Error {
-  override name = 'HostDigestMismatchError';
-}
-
-/**
- * Streams `stdin` (the verified image) to the host, which unpacks it into `root` under `lock`
- * and checks the sha256 of what it received against `sha256`.
- */
-export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], sha256: string, root: string, lock: string): Promise<void> {
-  try {
-    await bulk.script(`set -eu\nexec 9>"$3"; flock -w 60 9\n${receiveScript(format)}`, [root, sha256, lock], {
-      stdin,
-      timeoutMs: 3 * 3600_000,
-      signal: cancellationSignal(),
-    });
-  } catch (e) {
-    if (!(e instanceof CommandError) || e.result.exitCode !== DIGEST_MISMATCH_EXIT) throw e;
-    const got = /the host received sha256 ([0-9a-f]*)/.exec(e.result.stderr)?.[1] || 'of nothing';
-    throw new HostDigestMismatchError(
-      `the host received the release image with sha256 ${got}, but the verified image has sha256 ${sha256}: it was altered between the controller and the host; nothing was marked installed (a retry empties the spare and streams it again)`,
-    );
-  }
-}
-
 /**
  * The tar and debootstrap paths: into the spare's filesystem, mounted at SPARE_MNT, emptied
  * first unless it holds this release already; the streamed size, or null.
@@ -182,17 +115,24 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
   return streamed;
 }
 
-/** Streams the verified image to the host over a bulk connection into `target` (see receiveImage); returns its size. */
+/**
+ * Sends the verified image to the host's receiving script into `target`, over a bulk SSH
+ * connection or, with release.pull, over the connection the host opens; returns its size.
+ */
 async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage, format: ImageRelease['format'], target: string, lock: string): Promise<number> {
   let sent = 0;
-  const bulk = await connectForBulk(h, profile);
+  const source = () => verifiedStream(verified, (n) => (sent += n));
+  const pull = profile.release.source === 'image' ? profile.release.pull : undefined;
   // startedAt and at (this clock) let `status` tell the rate and the time left.
   const startedAt = Date.now();
+  const progress = () => ({ phase: 'stream', via: pull ? 'pull' : 'ssh', sent, total: verified.bytes, startedAt, at: Date.now() });
+  if (pull) {
+    await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified.sha256, target, lock));
+    return verified.bytes;
+  }
+  const bulk = await connectForBulk(h, profile);
   try {
-    await withHeartbeats(
-      () => ({ phase: 'stream', sent, total: verified.bytes, startedAt, at: Date.now() }),
-      receiveImage(bulk, verifiedStream(verified, (n) => (sent += n)), format, verified.sha256, target, lock),
-    );
+    await withHeartbeats(progress, receiveImage(bulk, source(), format, verified.sha256, target, lock));
   } finally {
     bulk.close();
   }

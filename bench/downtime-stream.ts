@@ -6,7 +6,7 @@ import { createReadStream, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AFTER_WRITE } from '../activities/install-image.js';
-import { connectForBulk, receiveScript, UNPACK } from '../activities/release.js';
+import { connectForBulk, receiveScript, UNPACK } from '../activities/receive-image.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
 import { labProfile, type LabArtifact, type LabImage } from '../lab/session.js';

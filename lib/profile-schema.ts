@@ -145,8 +145,34 @@ export function buildProfileSchemas() {
       publicKey: imageOnly(),
       allowUnsigned: imageOnly(),
       sha256: imageOnly(),
+      pull: z.never({ error: 'only for image releases: debootstrap downloads on the host from its mirror' }).optional(),
     })
     .strict();
+
+  // The host opens a plain TCP connection to the controller and reads the verified image from
+  // it: nothing encrypts or decrypts the bytes on either end. The image is the public release
+  // (the configuration is carried later, over SSH); the host's sha256 of what arrived, checked
+  // against the verified digest it gets over SSH, is what guards it on the wire.
+  const pullSchema = z
+    .object({
+      /** An address of the controller to listen on (0.0.0.0 or :: for all of them). */
+      listenAddress: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address of the controller (0.0.0.0 or :: for all)' }),
+      /** 0: any free port, a new one per attempt. */
+      listenPort: z.number().int().min(0).max(65535).default(0),
+      /** The controller as the host reaches it (through NAT, say); default listenAddress. */
+      connectAddress: hostnameOrIp.optional(),
+      /** The port the host connects to, where a forward maps it to listenPort; default the listening port. */
+      connectPort: z.number().int().min(1).max(65535).optional(),
+    })
+    .strict()
+    .superRefine((p, ctx) => {
+      if (p.connectAddress === undefined && (p.listenAddress === '0.0.0.0' || p.listenAddress === '::')) {
+        ctx.addIssue({ code: 'custom', path: ['connectAddress'], message: `required with listenAddress ${p.listenAddress}: the address the host connects to` });
+      }
+      if (p.connectPort !== undefined && p.listenPort === 0) {
+        ctx.addIssue({ code: 'custom', path: ['connectPort'], message: 'needs a fixed listenPort: a forward cannot know the free port chosen per attempt' });
+      }
+    });
 
   /** A small file the controller reads: an absolute path on the controller, or an http(s) URL. */
   const controllerFileRef = (file: string, what: string) =>
@@ -197,6 +223,8 @@ export function buildProfileSchemas() {
       publicKey: publicKeyRef.optional(),
       /** The explicit opt-out: install an image that is not signed (its sha256 is still checked). */
       allowUnsigned: z.boolean().default(false),
+      /** The host pulls the image from the controller over plain TCP instead of receiving it over SSH. */
+      pull: pullSchema.optional(),
     })
     .strict()
     .superRefine((r, ctx) => {

@@ -1,6 +1,6 @@
 // Cipher preference (SshTarget.ciphers) against a real sshd that allows one cipher only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectForBulk } from '../../activities/release.js';
+import { connectForBulk } from '../../activities/receive-image.js';
 import { SshHost } from '../../activities/ssh.js';
 import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
 

@@ -7,12 +7,17 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { PullConnectError } from '../../activities/release-pull.js';
+import { freePort } from '../../lib/free-port.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SlotTooSmallError } from '../../activities/image-manifest.js';
 import { checkRelease } from '../../activities/release-image.js';
 import { SPARE_MNT } from '../../activities/host-io.js';
 import { ReleaseSignatureError } from '../../activities/signature.js';
-import { HostDigestMismatchError, installRelease } from '../../activities/release.js';
+import { HostDigestMismatchError } from '../../activities/receive-image.js';
+import { installRelease } from '../../activities/release.js';
 import { SshHost } from '../../activities/ssh.js';
 import { buildReleaseImage, type BuiltRelease } from '../../client/release-build.js';
 import type { HostFacts, SlotFacts } from '../../lib/contract.js';
@@ -169,6 +174,65 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
     await installRelease(session.h, profile(), spare());
     expect(readFileSync(MARKER, 'utf8')).toBe(`image:${built.manifest.sha256}`);
     expect(listing(SPARE_MNT)).toBe(listing(rootfs));
+  });
+
+  describe('pulled by the host (release.pull)', () => {
+    let listenPort: number;
+    beforeAll(async () => {
+      listenPort = await freePort();
+    });
+    const pulled = (connectPort: number) => profile({ pull: { listenAddress: '127.0.0.1', listenPort, connectAddress: '127.0.0.1', connectPort } });
+    const markedOnDevice = () => sh('mkdir -p "$2"; if mount -o ro,noload "$1" "$2" 2>/dev/null; then cat "$2/.ab-upgrade-release" 2>/dev/null || true; umount "$2"; fi', loop, join(session.tmp, 'peek'));
+
+    it('the image crosses the TCP connection the host opens, no bulk SSH connection: written, grown, files identical', { timeout: T }, async () => {
+      const wire = await startTcpProxy(listenPort);
+      try {
+        const sshBefore = session.sshd.logs().split('Accepted publickey').length;
+        const r = await installRelease(session.h, pulled(wire.port), spare());
+        expect(r).toMatchObject({ bytes: built.manifest.compressedBytes, image: { sha256: built.manifest.sha256, keyId: key.keyId } });
+        expect([wire.connections(), wire.bytes()]).toEqual([1, built.manifest.compressedBytes]);
+        expect(session.sshd.logs().split('Accepted publickey').length).toBe(sshBefore);
+        expect(readFileSync(MARKER, 'utf8')).toBe(`image:${built.manifest.sha256}`);
+        expect([blkid(loop, 'UUID'), blkid(loop, 'LABEL')]).toEqual([slotUuid, 'ab-slot-b']);
+        expect(listing(SPARE_MNT)).toBe(listing(rootfs));
+      } finally {
+        await wire.stop();
+      }
+    });
+
+    it('a byte changed on the wire: refused by the host\'s sha256, nothing marked; a retry installs it', { timeout: T }, async () => {
+      const bad = await startTcpProxy(listenPort, { flipAt: 100000 });
+      try {
+        const e = await installRelease(session.h, pulled(bad.port), spare()).then(() => null, (x: Error) => x);
+        expect(e).toBeInstanceOf(HostDigestMismatchError);
+        expect(e!.message).toMatch(new RegExp(`but the verified image has sha256 ${built.manifest.sha256}: it was altered between the controller and the host; nothing was marked installed`));
+        expect(bad.bytes()).toBe(built.manifest.compressedBytes);
+      } finally {
+        await bad.stop();
+      }
+      expect(mounted()).toBe('');
+      expect(markedOnDevice()).toBe('');
+      const wire = await startTcpProxy(listenPort);
+      try {
+        await installRelease(session.h, pulled(wire.port), spare());
+      } finally {
+        await wire.stop();
+      }
+      expect(listing(SPARE_MNT)).toBe(listing(rootfs));
+    });
+
+    it('the host cannot reach the controller: a clear error naming the address and fields, the spare untouched, the port free again', { timeout: T }, async () => {
+      const closedPort = await freePort();
+      const e = await installRelease(session.h, pulled(closedPort), spare()).then(() => null, (x: Error) => x);
+      expect(e).toBeInstanceOf(PullConnectError);
+      expect(e!.message).toMatch(new RegExp(`^release\\.pull: the host could not connect to the controller at 127\\.0\\.0\\.1 port ${closedPort} \\(connectAddress and connectPort: .*\\); nothing was written: connect: Connection refused$`));
+      expect([blkid(loop, 'UUID'), blkid(loop, 'LABEL'), blkid(loop, 'TYPE')]).toEqual([slotUuid, 'ab-slot-b', 'ext4']);
+      expect(markedOnDevice()).toBe('');
+      // The attempt's listener is closed: the same port can be listened on again.
+      const probe = createServer();
+      await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(listenPort, '127.0.0.1', resolve));
+      await new Promise((resolve) => probe.close(resolve));
+    });
   });
 
   it('an image larger than the slot inspect saw: refused before anything runs on the host', { timeout: T }, async () => {

@@ -6,10 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { freePort } from '../../lib/free-port.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities, toFailure } from '../../activities/index.js';
 import { verifiedStream, verifyImage, ReleaseChangedError } from '../../activities/release-image.js';
-import { HostDigestMismatchError, installRelease, receiveImage } from '../../activities/release.js';
+import { HostDigestMismatchError, receiveImage } from '../../activities/receive-image.js';
+import { installRelease } from '../../activities/release.js';
 import { SPARE_MNT } from '../../activities/host-io.js';
 import { SshHost } from '../../activities/ssh.js';
 import { FailureTypes, type HostFacts } from '../../lib/contract.js';
@@ -110,6 +113,23 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: readFileSync(zst).length, image: { sha256: sha, keyId: key.keyId } });
     expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
     expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
+  });
+
+  it('pulled by the host (release.pull): the tarball arrives over the TCP connection the host opens, no bulk SSH connection; unpacked and marked', { timeout: T }, async () => {
+    const listenPort = await freePort();
+    const wire = await startTcpProxy(listenPort);
+    try {
+      const sshBefore = session.sshd.logs().split('Accepted publickey').length;
+      const r = await installRelease(session.h, signedBy(key, { pull: { listenAddress: '127.0.0.1', listenPort, connectAddress: '127.0.0.1', connectPort: wire.port } }), facts);
+      const sha = sha256Of(zst);
+      expect(r).toMatchObject({ bytes: readFileSync(zst).length, image: { sha256: sha, keyId: key.keyId } });
+      expect([wire.connections(), wire.bytes()]).toEqual([1, readFileSync(zst).length]);
+      expect(session.sshd.logs().split('Accepted publickey').length).toBe(sshBefore);
+      expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
+      expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
+    } finally {
+      await wire.stop();
+    }
   });
 
   it('bad signature (its signature line altered): refused before anything runs on the host', { timeout: T }, async () => {

@@ -183,6 +183,17 @@ describe('parseProfile: good profiles', () => {
     expect(rel('/srv/images/trixie.img', 'tar.zst')).toMatchObject({ format: 'tar.zst' });
   });
 
+  it('accepts release.pull in each form and fills its defaults', () => {
+    const pull = (pull: object) => {
+      const r = parseProfile({ ...minimalProfile(), release: { source: 'image', url: '/srv/t.tar.zst', sha256: 'ab'.repeat(32), allowUnsigned: true, pull } }).release;
+      return r.source === 'image' ? r.pull : undefined;
+    };
+    expect(pull({ listenAddress: '192.0.2.10' })).toEqual({ listenAddress: '192.0.2.10', listenPort: 0 });
+    expect(pull({ listenAddress: '::', connectAddress: 'controller.example.net' })).toEqual({ listenAddress: '::', listenPort: 0, connectAddress: 'controller.example.net' });
+    expect(pull({ listenAddress: '0.0.0.0', listenPort: 7070, connectAddress: '203.0.113.5', connectPort: 17070 })).toMatchObject({ listenPort: 7070, connectPort: 17070 });
+    expect(pull({ listenAddress: 'fe80::1', listenPort: 65535 })).toMatchObject({ listenAddress: 'fe80::1' });
+  });
+
   it('accepts every device reference form for slots and data', () => {
     for (const ref of [
       'UUID=3b1f0c52-9e2d-4d1a-8a55-0f6e2c7d9b10',
@@ -248,6 +259,12 @@ describe('parseProfile: bad profiles name the field', () => {
   const cases: [string, string[], unknown, RegExp][] = [
     ['a short sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'abc123', allowUnsigned: true }, /^release\.sha256: .*64 lowercase hex/],
     ['an uppercase sha256', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'AB'.repeat(32), allowUnsigned: true }, /^release\.sha256: /],
+    ['a pull listen address that is a name', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, pull: { listenAddress: 'controller' } }, /^release\.pull\.listenAddress: must be an IP address of the controller/],
+    ['pull on every address without a connect address', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, pull: { listenAddress: '0.0.0.0' } }, /^release\.pull\.connectAddress: required with listenAddress 0\.0\.0\.0/],
+    ['a pull connect port with a free listen port', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, pull: { listenAddress: '10.0.0.1', connectPort: 7000 } }, /^release\.pull\.connectPort: needs a fixed listenPort/],
+    ['a pull listen port out of range', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, pull: { listenAddress: '10.0.0.1', listenPort: 70000 } }, /^release\.pull\.listenPort: /],
+    ['an unknown pull field', ['release'], { source: 'image', url: '/srv/x.tar', sha256: 'ab'.repeat(32), allowUnsigned: true, pull: { listenAddress: '10.0.0.1', tls: true } }, /^release\.pull: .*"tls"/],
+    ['pull for a debootstrap release', ['release'], { source: 'debootstrap', suite: 'trixie', pull: { listenAddress: '10.0.0.1' } }, /^release\.pull: only for image releases/],
     ['an unknown release source', ['release'], { source: 'ftp', url: 'x' }, /^release\.source: /],
     ['a bad suite', ['release'], { source: 'debootstrap', suite: 'Trixie!' }, /^release\.suite: .*suite name/],
     ['a bad package name', ['release'], { source: 'debootstrap', suite: 'trixie', packages: ['ok', 'Bad Name'] }, /^release\.packages\.1: .*package name/],
