@@ -180,6 +180,7 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       prettyName: os.PRETTY_NAME ?? 'unknown',
       kernel: kernel.version,
       bytes: streamed,
+      ...(streamed !== null ? { via: r.source === 'image' && r.pull ? ('pull' as const) : ('ssh' as const) } : {}),
       durationMs: Date.now() - started,
       ...(image ? { image: { sha256: image.sha256, keyId: image.keyId } } : {}),
     };

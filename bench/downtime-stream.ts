@@ -1,15 +1,17 @@
 // The image install alone, measured three ways with the same bytes: raw SSH transfer, the
 // product's own receiving script over SSH (the stream), and the same unpack or write from a
 // local copy on the host. Each format (the rootfs tarball, the ext4 image of the same rootfs)
-// against its own bytes.
+// against its own bytes; the ext4 image also pulled by the host over plain TCP (release.pull),
+// raw and through the same receiving script.
 import { createReadStream, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AFTER_WRITE } from '../activities/install-image.js';
-import { connectForBulk, receiveScript, UNPACK } from '../activities/receive-image.js';
+import { connectForBulk, receivePulledImage, receiveScript, UNPACK } from '../activities/receive-image.js';
+import { listenForPull, pullEndpoint, pullScript, type PullConfig } from '../activities/release-pull.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
-import { labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
+import { LAB_PULL, labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
 import { startVm, type VmHandle } from '../lab/vm.js';
 import { median, patiently, round } from './downtime-restarts.js';
 
@@ -52,7 +54,9 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
   }
 }
 
-type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number; parts?: StreamParts };
+type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number; parts?: StreamParts; pull?: PullRun };
+/** The same bytes pulled by the host over plain TCP (release.pull): raw, and through the product's receiving script. */
+type PullRun = { rawPullS: number; pullStreamS: number };
 /** What the stream is made of, each alone: decompression, the host's digest, the stream without the digest. */
 type StreamParts = { localDecompressS: number; localHashS: number; streamNoHashS: number };
 function summary(runs: Run[]) {
@@ -97,7 +101,11 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
       await fresh();
       const streamNoHashS = await timed(() => h.script(`set -eu\n${UNPACK['ext4-image']}`, [spareDevice], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
-      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS } });
+      const rawPullS = await timed(() => pullToNowhere(h, LAB_PULL, ext4.path));
+      await fresh();
+      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', ext4.sha256, spareDevice, '/run/ab-bench.lock'));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS }, pull: { rawPullS, pullStreamS } });
     }
   } finally {
     await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
@@ -107,7 +115,22 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
   const parts = { localDecompressS: part('localDecompressS'), localHashS: part('localHashS'), streamNoHashS: part('streamNoHashS') };
   // 1.0: the stream costs exactly the sum of its parts run one after another (nothing overlaps).
   const serialSumS = round(s.rawSshS + s.localUnpackS + parts.localHashS);
-  return { ...s, postS: round(median(runs.map((r) => r.postS!))), parts, serialSumS, streamToSerialSum: round(s.streamS / serialSumS) };
+  const rawPullS = round(median(runs.map((r) => r.pull!.rawPullS)));
+  const pullStreamS = round(median(runs.map((r) => r.pull!.pullStreamS)));
+  const pull = { rawPullS, pullStreamS, pullStreamRatio: round(pullStreamS / Math.max(rawPullS, s.localUnpackS)), runs: runs.map((r) => [r.pull!.rawPullS, r.pull!.pullStreamS].map(round)) };
+  return { ...s, postS: round(median(runs.map((r) => r.postS!))), parts, serialSumS, streamToSerialSum: round(s.streamS / serialSumS), pull };
+}
+
+/** The host reads the file from the controller's pull listener and throws it away: the transfer alone. */
+async function pullToNowhere(h: SshHost, pull: PullConfig, file: string): Promise<void> {
+  const listener = await listenForPull(pull, () => createReadStream(file));
+  const { address, port } = pullEndpoint(pull, listener.port);
+  try {
+    await h.script(pullScript('cat > /dev/null'), [address, String(port)], { stdin: `${listener.token}\n`, timeoutMs: 600_000 });
+    await listener.sent;
+  } finally {
+    listener.close();
+  }
 }
 
 /**

@@ -104,6 +104,19 @@ export async function bootLab(image: LabImage, name: string, workDir: string): P
   return vm;
 }
 
+/** This machine as a lab VM reaches it: QEMU user networking's gateway, which forwards to its loopback. */
+export const LAB_CONTROLLER_ADDRESS = '10.0.2.2';
+
+/** release.pull for a lab VM: the controller listens on loopback, the VM connects to its gateway. */
+export const LAB_PULL = { listenAddress: '127.0.0.1', listenPort: 0, connectAddress: LAB_CONTROLLER_ADDRESS } as const;
+
+/** `p` with its image release pulled by the lab VM (release.pull) instead of streamed over SSH. */
+export function pulledByLabVm(p: Profile): Profile {
+  const r = p.release;
+  if (r.source !== 'image') throw new Error('pulledByLabVm: only an image release is pulled');
+  return { ...p, release: { ...r, pull: { ...LAB_PULL } } };
+}
+
 /**
  * The profile of a lab VM: everything the runbook needs, no secrets (a key path). Slots with
  * the conventional labels are found by `auto`; the operator-labelled layout names its labels,

@@ -52,6 +52,8 @@ export interface InstallResult {
   kernel: string;
   /** Bytes of the image streamed by this install (null: debootstrap, or already complete). */
   bytes: number | null;
+  /** How those bytes reached the host: over SSH, or pulled by the host over TCP (release.pull). */
+  via?: 'ssh' | 'pull';
   durationMs: number;
   /** An image release: the sha256 verified on the controller and again on the host, and its signing key (null: allowed unsigned). */
   image?: { sha256: string; keyId: string | null };

@@ -12,7 +12,7 @@ export function formatStatus(s: WorkflowStatus): string {
     `host ${s.host}: ${s.workflowType} ${s.state}${s.fromSlot && s.toSlot ? ` (slot ${s.fromSlot} → ${s.toSlot})` : ''}, phase ${s.phase}`,
   ];
   if (s.facts) lines.push(`  running ${s.facts.distro.prettyName} on slot ${s.facts.active.name} (${s.facts.active.device}), ${s.facts.bootMode.toUpperCase()} boot`);
-  if (s.install) lines.push(`  new release: ${s.install.prettyName}, kernel ${s.install.kernel}, installed in ${formatDurationMs(s.install.durationMs)}`);
+  if (s.install) lines.push(`  new release: ${s.install.prettyName}, kernel ${s.install.kernel}, installed in ${formatDurationMs(s.install.durationMs)}${s.install.via === 'pull' ? ' (pulled by the host)' : ''}`);
   lines.push('timeline:', ...s.timeline.map(formatPhase));
   if (s.decision) lines.push(`decision: ${s.decision.approved ? 'approved' : 'rejected'} by ${s.decision.by} (${s.decision.via})${s.decision.reason ? `: ${s.decision.reason}` : ''}`);
   if (s.downtime) {

@@ -2,13 +2,18 @@
 // merged): where and how the controller connects, the slots, the release, the checks. Profiles
 // hold references to secrets only (key and password file paths, agent sockets); so does this.
 import { formatDurationMs as d } from './duration.js';
-import type { Profile } from './profile.js';
+import type { ImageRelease, Profile } from './profile.js';
+
+/** Where the host connects to pull the image (release.pull). */
+function pullSummary(pull: NonNullable<ImageRelease['pull']>): string {
+  return `pulled by the host from ${pull.connectAddress ?? pull.listenAddress} port ${pull.connectPort ?? (pull.listenPort || 'chosen per attempt')}`;
+}
 
 export function profileSummary(p: Profile): string[] {
   const auth = [p.auth.identityFile && `key ${p.auth.identityFile}`, p.auth.agent === true ? 'agent $SSH_AUTH_SOCK' : p.auth.agent ? `agent ${p.auth.agent}` : undefined].filter(Boolean);
   const slots = p.slots === 'auto' ? 'auto' : `a ${p.slots.a}, b ${p.slots.b}`;
   const r = p.release;
-  const release = r.source === 'debootstrap' ? `debootstrap ${r.suite} from ${r.mirror}${r.packages.length ? ` + ${r.packages.join(' ')}` : ''}` : `image ${r.url} (${r.signature ? 'signed' : 'unsigned'})`;
+  const release = r.source === 'debootstrap' ? `debootstrap ${r.suite} from ${r.mirror}${r.packages.length ? ` + ${r.packages.join(' ')}` : ''}` : `image ${r.url} (${r.signature ? 'signed' : 'unsigned'}${r.pull ? `; ${pullSummary(r.pull)}` : ''})`;
   const power = p.power.driver === 'none' ? 'none' : p.power.driver === 'qmp' ? `qmp ${p.power.socket}` : `${p.power.driver} ${'address' in p.power ? p.power.address : p.power.url} (password file ${p.power.passwordFile})`;
   const h = p.health;
   const t = p.timings;

@@ -1,10 +1,13 @@
 // UEFI (OVMF, GPT, ESP with GRUB on the removable path) on a host laid out by its operator: its
 // own partition and filesystem labels (the profile names the slots and data by LABEL=), swap, a
 // bind mount from the data partition and its own systemd unit with a drop-in, health-checked.
-// plan's pre-flight report finds nothing that would stop it; the upgrade 12 → 13 commits, then a
-// later rollbackHost returns to slot A (Debian 12) with the data intact (scenarios 2 and 3).
+// plan's pre-flight report finds nothing that would stop it; the upgrade 12 → 13 commits (the
+// signed tarball pulled by the host over plain TCP: release.pull), then a later rollbackHost
+// returns to slot A (Debian 12) with the data intact.
+import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planHost } from '../../client/cli.js';
+import { pulledByLabVm } from '../../lab/session.js';
 import { finalStatus, historyText, hostSlot, labSecrets, onVm, plainReboot, setupLab, slotManifest, start, type LabEnv } from '../helpers/lab-env.js';
 
 // What the runbook may change on slot A while it upgrades to B: the GRUB files it manages there.
@@ -59,10 +62,11 @@ describe('UEFI host laid out by its operator: upgrade and later rollback', () =>
     const hostKey = (await onVm(vm, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     // Slot A before anything of ours ran.
     const manifestA = await slotManifest(vm, '/', MANAGED_ON_A);
-    const handle = await start(lab, 'upgradeHost', { profile: lab.profile(), autoApprove: true });
+    const handle = await start(lab, 'upgradeHost', { profile: pulledByLabVm(lab.profile()), autoApprove: true });
     const s = await finalStatus(handle);
     expect(s.state, s.reason).toBe('committed');
     expect(await hostSlot(vm)).toBe('b');
+    expect(s.install).toMatchObject({ via: 'pull', bytes: statSync(lab.release.good.path).size });
     // The history holds the carry report of the host's private keys: never a line or a digest of them.
     const history = await historyText(handle);
     expect(history).toContain('/etc/ssh/ssh_host_ed25519_key');

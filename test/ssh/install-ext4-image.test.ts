@@ -127,7 +127,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
 
   it('writes the image, grows it to the slot, gives it the spare\'s UUID and label, files identical; a retry streams nothing', { timeout: T }, async () => {
     const r = await installRelease(session.h, profile(), spare());
-    expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: built.manifest.compressedBytes, image: { sha256: built.manifest.sha256, keyId: key.keyId } });
+    expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: built.manifest.compressedBytes, via: 'ssh', image: { sha256: built.manifest.sha256, keyId: key.keyId } });
     expect(mounted()).toBe(loop);
     expect(readFileSync(MARKER, 'utf8')).toBe(`image:${built.manifest.sha256}`);
     expect([blkid(loop, 'UUID'), blkid(loop, 'LABEL'), blkid(loop, 'TYPE')]).toEqual([slotUuid, 'ab-slot-b', 'ext4']);
@@ -140,6 +140,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
 
     const again = await installRelease(session.h, profile(), spare());
     expect(again.bytes).toBeNull();
+    expect(again.via).toBeUndefined();
     expect(mounted()).toBe(loop);
   });
 
@@ -189,7 +190,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
       try {
         const sshBefore = session.sshd.logs().split('Accepted publickey').length;
         const r = await installRelease(session.h, pulled(wire.port), spare());
-        expect(r).toMatchObject({ bytes: built.manifest.compressedBytes, image: { sha256: built.manifest.sha256, keyId: key.keyId } });
+        expect(r).toMatchObject({ bytes: built.manifest.compressedBytes, via: 'pull', image: { sha256: built.manifest.sha256, keyId: key.keyId } });
         expect([wire.connections(), wire.bytes()]).toEqual([1, built.manifest.compressedBytes]);
         expect(session.sshd.logs().split('Accepted publickey').length).toBe(sshBefore);
         expect(readFileSync(MARKER, 'utf8')).toBe(`image:${built.manifest.sha256}`);

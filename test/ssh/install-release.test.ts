@@ -110,7 +110,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
   it('good signature: verified, streamed, checked on the host, marked installed', { timeout: T }, async () => {
     const r = await installRelease(session.h, signedBy(key), facts);
     const sha = sha256Of(zst);
-    expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: readFileSync(zst).length, image: { sha256: sha, keyId: key.keyId } });
+    expect(r).toMatchObject({ prettyName: PRETTY_NAME, kernel: KERNEL_VERSION, bytes: readFileSync(zst).length, via: 'ssh', image: { sha256: sha, keyId: key.keyId } });
     expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
     expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
   });
@@ -122,7 +122,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
       const sshBefore = session.sshd.logs().split('Accepted publickey').length;
       const r = await installRelease(session.h, signedBy(key, { pull: { listenAddress: '127.0.0.1', listenPort, connectAddress: '127.0.0.1', connectPort: wire.port } }), facts);
       const sha = sha256Of(zst);
-      expect(r).toMatchObject({ bytes: readFileSync(zst).length, image: { sha256: sha, keyId: key.keyId } });
+      expect(r).toMatchObject({ bytes: readFileSync(zst).length, via: 'pull', image: { sha256: sha, keyId: key.keyId } });
       expect([wire.connections(), wire.bytes()]).toEqual([1, readFileSync(zst).length]);
       expect(session.sshd.logs().split('Accepted publickey').length).toBe(sshBefore);
       expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
