@@ -36,15 +36,44 @@ export const UNPACK = {
 /** The receiving script's exit status when the bytes it received are not the verified ones. */
 export const DIGEST_MISMATCH_EXIT = 86;
 
+// Hands the stream to the unpacker (stdout) and to sha256sum (fd 5) in whole 1 MiB blocks,
+// through 1 MiB pipes (F_SETPIPE_SZ, 1031; left as they are where refused). Like `tee -p`, it keeps
+// feeding the digest when the unpacker stops early, so an unpack failure is reported as one. tee
+// moves 8 KiB per read, whatever arrives: pulling the lab's 124 MB image into its one-vCPU VM
+// took 16.6–19.5 s with tee and 12.4–14.3 s with this (without any digest 8.9–10.3 s); over SSH
+// 16.2–18.8 s and 15.4–17.6 s. perl-base is on every Debian and Ubuntu system; without perl, tee.
+const SPLIT_PERL = `$SIG{PIPE} = "IGNORE"; open(my $h, ">&=", 5) or die "fd 5: $!\\n"; binmode STDIN;
+my @to = (\\*STDOUT, $h); fcntl($_, 1031, 1 << 20) for @to;
+while (1) {
+  my ($b, $len) = ("", 0);
+  while ($len < 1 << 20) {
+    my $n = sysread(STDIN, $b, (1 << 20) - $len, $len);
+    defined $n or die "reading the stream: $!\\n";
+    last if $n == 0;
+    $len += $n;
+  }
+  last if $len == 0;
+  for my $i (reverse 0 .. $#to) {
+    my $off = 0;
+    while ($off < $len) {
+      my $w = syswrite($to[$i], $b, $len - $off, $off);
+      if (!defined $w) { die "splitting the stream: $!\\n" if $i > 0 || !$!{EPIPE}; splice(@to, $i, 1); last }
+      $off += $w;
+    }
+  }
+  last if $len < 1 << 20;
+}`;
+
 /**
  * Receives a release tarball on stdin, unpacks it into "$1" and hashes, on the host, the bytes
- * it received: tee hands them to the unpacker and to sha256sum (-p: it keeps feeding sha256sum
- * if the unpacker stops early, so an unpack failure is reported as one). A digest other than "$2"
- * (the verified one) exits with DIGEST_MISMATCH_EXIT, whatever the unpacker said.
+ * it received: a splitter (SPLIT_PERL, or `tee -p`) hands them to the unpacker and to sha256sum.
+ * A digest other than "$2" (the verified one) exits with DIGEST_MISMATCH_EXIT, whatever the
+ * unpacker said.
  */
 export function receiveScript(format: ImageRelease['format']): string {
   return `st=$(mktemp); trap 'rm -f "$st"' EXIT
-got=$( { { tee -p /dev/fd/5 | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | sha256sum )
+if command -v perl >/dev/null; then splitter() { perl -e '${SPLIT_PERL}'; }; else splitter() { tee -p /dev/fd/5; }; fi
+got=$( { { splitter | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | sha256sum )
 got=\${got%% *}
 if [ "$got" != "$2" ]; then echo "the host received sha256 $got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi
 rc=$(cat "$st" 2>/dev/null || echo unknown)

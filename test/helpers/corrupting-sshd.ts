@@ -1,5 +1,5 @@
 // A fault between controller and host: an sshd that runs every command through a wrapper which,
-// for the install's receiving script only (the one that runs `tee -p`), flips one byte of its
+// for the install's receiving script only (the one whose text holds `tee -p`), flips one byte of its
 // stdin at a given offset. Whatever unpacks or writes the stream takes it without complaint; only
 // the host's digest of what arrived can tell.
 import { chmodSync, writeFileSync } from 'node:fs';
