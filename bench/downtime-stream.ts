@@ -56,7 +56,7 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
 
 type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number; parts?: StreamParts; pull?: PullRun };
 /** The same bytes pulled by the host over plain TCP (release.pull): raw, and through the product's receiving script. */
-type PullRun = { rawPullS: number; pullStreamS: number };
+type PullRun = { rawPullS: number; pullStreamS: number; pullNoHashS: number };
 /** What the stream is made of, each alone: decompression, the host's digest, the stream without the digest. */
 type StreamParts = { localDecompressS: number; localHashS: number; streamNoHashS: number };
 function summary(runs: Run[]) {
@@ -101,11 +101,13 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
       await fresh();
       const streamNoHashS = await timed(() => h.script(`set -eu\n${UNPACK['ext4-image']}`, [spareDevice], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
-      const rawPullS = await timed(() => pullToNowhere(h, LAB_PULL, ext4.path));
+      const rawPullS = await timed(() => pullInto(h, LAB_PULL, ext4.path, 'cat > /dev/null'));
       await fresh();
       const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', ext4.sha256, spareDevice, '/run/ab-bench.lock'));
       await fresh();
-      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS }, pull: { rawPullS, pullStreamS } });
+      const pullNoHashS = await timed(() => pullInto(h, LAB_PULL, ext4.path, UNPACK['ext4-image'], [spareDevice]));
+      await fresh();
+      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS }, pull: { rawPullS, pullStreamS, pullNoHashS } });
     }
   } finally {
     await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
@@ -117,16 +119,26 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
   const serialSumS = round(s.rawSshS + s.localUnpackS + parts.localHashS);
   const rawPullS = round(median(runs.map((r) => r.pull!.rawPullS)));
   const pullStreamS = round(median(runs.map((r) => r.pull!.pullStreamS)));
-  const pull = { rawPullS, pullStreamS, pullStreamRatio: round(pullStreamS / Math.max(rawPullS, s.localUnpackS)), runs: runs.map((r) => [r.pull!.rawPullS, r.pull!.pullStreamS].map(round)) };
+  const pullNoHashS = round(median(runs.map((r) => r.pull!.pullNoHashS)));
+  const pull = {
+    rawPullS,
+    pullStreamS,
+    pullNoHashS,
+    pullStreamRatio: round(pullStreamS / Math.max(rawPullS, s.localUnpackS)),
+    runs: runs.map((r) => [r.pull!.rawPullS, r.pull!.pullStreamS, r.pull!.pullNoHashS].map(round)),
+  };
   return { ...s, postS: round(median(runs.map((r) => r.postS!))), parts, serialSumS, streamToSerialSum: round(s.streamS / serialSumS), pull };
 }
 
-/** The host reads the file from the controller's pull listener and throws it away: the transfer alone. */
-async function pullToNowhere(h: SshHost, pull: PullConfig, file: string): Promise<void> {
+/**
+ * The host reads the file from the controller's pull listener into `body` (its stdin; args
+ * before the pull's own): `cat > /dev/null` for the transfer alone, or the write without the digest.
+ */
+async function pullInto(h: SshHost, pull: PullConfig, file: string, body: string, args: string[] = []): Promise<void> {
   const listener = await listenForPull(pull, () => createReadStream(file));
   const { address, port } = pullEndpoint(pull, listener.port);
   try {
-    await h.script(pullScript('cat > /dev/null'), [address, String(port)], { stdin: `${listener.token}\n`, timeoutMs: 600_000 });
+    await h.script(pullScript(body), [...args, address, String(port)], { stdin: `${listener.token}\n`, timeoutMs: 600_000 });
     await listener.sent;
   } finally {
     listener.close();
