@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { ImageRelease, Profile } from '../lib/profile.js';
 import { sh } from './host-io.js';
 import { cancellationSignal } from './progress.js';
-import { listenForPull, PULL_CONNECT_EXIT, PULL_NO_BASH_EXIT, PullConnectError, PullNotConnectedError, pullEndpoint, pullScript, type PullConfig } from './release-pull.js';
+import { PULL_CONNECT_EXIT, PULL_NO_BASH_EXIT, PullConnectError, PullNotConnectedError, runPulled, type PullConfig } from './release-pull.js';
 import { CommandError, SshHost, targetFromProfile } from './ssh.js';
 
 // The bulk stream is bound by the host decrypting it. Where the host's CPU has AES instructions
@@ -85,6 +85,9 @@ export class HostDigestMismatchError extends Error {
   override name = 'HostDigestMismatchError';
 }
 
+/** How an image release reaches the host: pulled by it (release.pull), else over SSH. */
+export const deliveryOf = (release: ImageRelease): 'ssh' | 'pull' => (release.pull ? 'pull' : 'ssh');
+
 /** The receiving script under the install's lock; args: root (or device), verified sha256, lock. */
 const receive = (format: ImageRelease['format']) => `set -eu\nexec 9>"$3"; flock -w 60 9\n${receiveScript(format)}`;
 const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
@@ -104,12 +107,7 @@ export async function receiveImage(bulk: SshHost, stdin: Readable, format: Image
  * connection the host opens to the controller (release.pull) instead of from SSH.
  */
 export async function receivePulledImage(h: SshHost, pull: PullConfig, source: () => Readable, format: ImageRelease['format'], sha256: string, root: string, lock: string): Promise<void> {
-  const listener = await listenForPull(pull, source);
-  const { address, port } = pullEndpoint(pull, listener.port);
-  const host = h
-    .script(pullScript(receive(format)), [root, sha256, lock, address, String(port)], { stdin: `${listener.token}\n`, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() })
-    .finally(() => listener.close());
-  const [received, sent] = await Promise.allSettled([host, listener.sent]);
+  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format), [root, sha256, lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
   if (received.status === 'fulfilled') {
     if (sent.status === 'rejected') throw sent.reason;
     return;

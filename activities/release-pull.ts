@@ -8,6 +8,7 @@ import { createServer, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { shQuote } from '../lib/quote.js';
 import type { ImageRelease } from '../lib/profile.js';
+import type { ExecResult, SshHost } from './ssh.js';
 
 /** The receiving script's exit status when the host cannot connect to the controller's listener. */
 export const PULL_CONNECT_EXIT = 87;
@@ -109,6 +110,26 @@ function send(sock: Socket, src: Readable, settle: { resolve: () => void; reject
 /** Where the host connects: the profile's connect address and port, else what the controller listens on. */
 export function pullEndpoint(pull: PullConfig, listeningPort: number): { address: string; port: number } {
   return { address: pull.connectAddress ?? pull.listenAddress, port: pull.connectPort ?? listeningPort };
+}
+
+/** How both ends of one pull went, and where the host was told to connect. */
+export interface PullOutcome {
+  address: string;
+  port: number;
+  received: PromiseSettledResult<ExecResult>;
+  sent: PromiseSettledResult<void>;
+}
+
+/**
+ * Runs `body` on the host (over `h`, with `args`) reading `source()`, which the controller
+ * serves for this one run; settles once both ends have.
+ */
+export async function runPulled(h: SshHost, pull: PullConfig, source: () => Readable, body: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<PullOutcome> {
+  const listener = await listenForPull(pull, source);
+  const { address, port } = pullEndpoint(pull, listener.port);
+  const host = h.script(pullScript(body), [...args, address, String(port)], { stdin: `${listener.token}\n`, ...opts }).finally(() => listener.close());
+  const [received, sent] = await Promise.allSettled([host, listener.sent]);
+  return { address, port, received, sent };
 }
 
 /**

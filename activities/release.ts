@@ -15,7 +15,7 @@ import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
 import { verifiedStream, verifyImage, type VerifiedImage } from './release-image.js';
 import { checkSlotFits, verifyManifest } from './image-manifest.js';
 import { afterImageWrite, beforeImageWrite, forgetImageUuid } from './install-image.js';
-import { connectForBulk, receiveImage, receivePulledImage } from './receive-image.js';
+import { connectForBulk, deliveryOf, receiveImage, receivePulledImage } from './receive-image.js';
 import type { SshHost } from './ssh.js';
 
 const MARKER = '.ab-upgrade-release';
@@ -122,10 +122,12 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
 async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage, format: ImageRelease['format'], target: string, lock: string): Promise<number> {
   let sent = 0;
   const source = () => verifiedStream(verified, (n) => (sent += n));
-  const pull = profile.release.source === 'image' ? profile.release.pull : undefined;
+  // Only image releases are streamed.
+  const release = profile.release as ImageRelease;
+  const pull = release.pull;
   // startedAt and at (this clock) let `status` tell the rate and the time left.
   const startedAt = Date.now();
-  const progress = () => ({ phase: 'stream', via: pull ? 'pull' : 'ssh', sent, total: verified.bytes, startedAt, at: Date.now() });
+  const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now() });
   if (pull) {
     await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified.sha256, target, lock));
     return verified.bytes;
@@ -180,7 +182,7 @@ export async function installRelease(h: SshHost, profile: Profile, facts: HostFa
       prettyName: os.PRETTY_NAME ?? 'unknown',
       kernel: kernel.version,
       bytes: streamed,
-      ...(streamed !== null ? { via: r.source === 'image' && r.pull ? ('pull' as const) : ('ssh' as const) } : {}),
+      ...(streamed !== null && r.source === 'image' ? { via: deliveryOf(r) } : {}),
       durationMs: Date.now() - started,
       ...(image ? { image: { sha256: image.sha256, keyId: image.keyId } } : {}),
     };

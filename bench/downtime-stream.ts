@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AFTER_WRITE } from '../activities/install-image.js';
 import { connectForBulk, receivePulledImage, receiveScript, UNPACK } from '../activities/receive-image.js';
-import { listenForPull, pullEndpoint, pullScript, type PullConfig } from '../activities/release-pull.js';
+import { runPulled, type PullConfig } from '../activities/release-pull.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
 import { LAB_PULL, labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
@@ -135,14 +135,8 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
  * before the pull's own): `cat > /dev/null` for the transfer alone, or the write without the digest.
  */
 async function pullInto(h: SshHost, pull: PullConfig, file: string, body: string, args: string[] = []): Promise<void> {
-  const listener = await listenForPull(pull, () => createReadStream(file));
-  const { address, port } = pullEndpoint(pull, listener.port);
-  try {
-    await h.script(pullScript(body), [...args, address, String(port)], { stdin: `${listener.token}\n`, timeoutMs: 600_000 });
-    await listener.sent;
-  } finally {
-    listener.close();
-  }
+  const { received, sent } = await runPulled(h, pull, () => createReadStream(file), body, args, { timeoutMs: 600_000 });
+  for (const end of [received, sent]) if (end.status === 'rejected') throw end.reason;
 }
 
 /**
