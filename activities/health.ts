@@ -8,7 +8,7 @@ import { onHost, sh } from './host-io.js';
 import { cancellationSignal, heartbeat } from './progress.js';
 import type { Socket } from 'node:net';
 import { awaitSshGreeting } from './ssh-greeting.js';
-import { SshHost, targetFromProfile } from './ssh.js';
+import { isConnectionLoss, SshHost, targetFromProfile } from './ssh.js';
 
 // Boot id, root source, the /dev/… links among the arguments (the profile's references), then
 // lsblk's JSON, which runs to the end of the output.
@@ -172,13 +172,28 @@ async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<H
   return checks;
 }
 
+/**
+ * One round of checks. A host that cannot be reached, or drops the connection mid-round, fails
+ * the round instead of the activity: a new boot's sshd may still be starting, or restart once
+ * (a late network, a package's postinst), and healthTimeout, not a few quick retries, is what
+ * the profile gives it. Refused credentials and a changed host key end the activity.
+ */
+async function checkRound(profile: Profile, waitS: number): Promise<HealthCheckResult[]> {
+  try {
+    return await onHost(profile, (h) => runChecks(h, profile, waitS));
+  } catch (e) {
+    if (!isConnectionLoss(e)) throw e;
+    return [{ name: 'ssh', ok: false, detail: (e as Error).message.split('\n')[0]! }];
+  }
+}
+
 /** Runs the checks until all pass or healthTimeout passes; reports the last round. */
 export async function checkHealth(profile: Profile): Promise<HealthReport> {
   const deadline = Date.now() + profile.timings.healthTimeout;
   const signal = cancellationSignal();
   for (let round = 1; ; round++) {
     const left = Math.max(1, Math.round((deadline - Date.now()) / 1000));
-    const checks = await onHost(profile, (h) => runChecks(h, profile, Math.min(left, 60)));
+    const checks = await checkRound(profile, Math.min(left, 60));
     heartbeat({ round, failing: checks.filter((c) => !c.ok).map((c) => c.name) });
     const ok = checks.every((c) => c.ok);
     if (ok || Date.now() >= deadline) return { ok, checks, checkedAt: Date.now() };

@@ -18,7 +18,11 @@ export type FailureKind = 'exit' | 'signal' | 'timeout' | 'lost' | 'not-started'
 
 export class CommandError extends Error {
   readonly result: ExecResult;
-  constructor(result: ExecResult, kind: FailureKind = 'exit', detail?: string) {
+  constructor(
+    result: ExecResult,
+    readonly kind: FailureKind = 'exit',
+    detail?: string,
+  ) {
     const cmd = briefCommand(result.command);
     let message: string;
     switch (kind) {
@@ -62,11 +66,29 @@ export class HostKeyMismatchError extends Error {
   }
 }
 
+/**
+ * Why a connection failed: 'network' (nothing answered, or the connection dropped before the
+ * handshake ended: a host still booting looks like this), 'credentials' (the host refused our
+ * key), 'setup' (our side: an unreadable identity file, no agent, a malformed pin).
+ */
+export type ConnectFailure = 'network' | 'credentials' | 'setup';
+
 export class SshConnectError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly failure: ConnectFailure;
+  constructor(message: string, options: { cause?: unknown; failure?: ConnectFailure } = {}) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'SshConnectError';
+    this.failure = options.failure ?? 'network';
   }
+}
+
+/**
+ * The host could not be reached, or the connection dropped before a command could finish: worth
+ * trying again later. Refused credentials and a changed host key are not.
+ */
+export function isConnectionLoss(e: unknown): boolean {
+  if (e instanceof SshConnectError) return e.failure === 'network';
+  return e instanceof CommandError && (e.kind === 'lost' || e.kind === 'not-started');
 }
 
 export function abortReason(signal: AbortSignal): Error {

@@ -93,7 +93,7 @@ export class SshHost {
     try {
       expected = parseExpectedHostKeys(target.hostKey);
     } catch (e) {
-      throw new SshConnectError(`Invalid hostKey for ${where}: ${(e as Error).message}`);
+      throw new SshConnectError(`Invalid hostKey for ${where}: ${(e as Error).message}`, { failure: 'setup' });
     }
 
     const cfg: ConnectConfig = {
@@ -111,6 +111,7 @@ export class SshHost {
       } catch (e) {
         throw new SshConnectError(
           `Cannot read identity file ${target.identityFile} for ${where}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+          { failure: 'setup' },
         );
       }
     }
@@ -118,13 +119,13 @@ export class SshHost {
       const sock = process.env.SSH_AUTH_SOCK;
       if (sock) cfg.agent = sock;
       else if (cfg.privateKey === undefined) {
-        throw new SshConnectError(`No SSH agent for ${where}: agent is true but SSH_AUTH_SOCK is not set`);
+        throw new SshConnectError(`No SSH agent for ${where}: agent is true but SSH_AUTH_SOCK is not set`, { failure: 'setup' });
       }
     } else if (typeof target.agent === 'string' && target.agent !== '') {
       cfg.agent = target.agent;
     }
     if (cfg.privateKey === undefined && cfg.agent === undefined) {
-      throw new SshConnectError(`No credentials for ${where}: give identityFile or agent`);
+      throw new SshConnectError(`No credentials for ${where}: give identityFile or agent`, { failure: 'setup' });
     }
     cfg.authHandler = [
       ...(cfg.privateKey !== undefined ? (['publickey'] as const) : []),
@@ -188,7 +189,7 @@ export class SshHost {
             ),
           );
         } else if (err.level === 'client-authentication') {
-          fail(new SshConnectError(`Authentication failed for ${target.user}@${where}`, { cause: err }));
+          fail(new SshConnectError(`Authentication failed for ${target.user}@${where}`, { cause: err, failure: 'credentials' }));
         } else if (err.level === 'client-timeout') {
           fail(new SshConnectError(`Timed out connecting to ${where} (no SSH handshake within ${cfg.readyTimeout}ms)`));
         } else {
