@@ -135,14 +135,21 @@ export function pollComeback(profile: Profile, bootIdBefore: string, pollInterva
 }
 
 const SYSTEM_STATE = `
+cat /proc/sys/kernel/random/boot_id
 state=$(timeout "$1" systemctl is-system-running --wait 2>/dev/null || true)
 echo "$state"
 systemctl --failed --no-legend --plain --no-pager 2>/dev/null | awk '{print $1}' | tr '\\n' ' '
 `;
 
-async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<HealthCheckResult[]> {
+/** One round's checks, and the boot they ran on (null when sshd could not be reached). */
+interface Round {
+  bootId: string | null;
+  checks: HealthCheckResult[];
+}
+
+async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<Round> {
   const checks: HealthCheckResult[] = [];
-  const [state = '', failed = ''] = (await sh(h, SYSTEM_STATE, [String(waitS)], { timeoutMs: (waitS + 10) * 1000 })).split('\n');
+  const [bootId = '', state = '', failed = ''] = (await sh(h, SYSTEM_STATE, [String(waitS)], { timeoutMs: (waitS + 10) * 1000 })).split('\n');
   checks.push({
     name: 'system booted',
     ok: state === 'running' || state === 'degraded',
@@ -169,7 +176,7 @@ async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<H
       detail: r.timedOut ? `timed out after ${c.timeout}ms` : `exit ${r.exitCode ?? 'unknown'}${out ? `: ${out}` : ''}`,
     });
   }
-  return checks;
+  return { bootId: bootId.trim(), checks };
 }
 
 /**
@@ -178,22 +185,37 @@ async function runChecks(h: SshHost, profile: Profile, waitS: number): Promise<H
  * (a late network, a package's postinst), and healthTimeout, not a few quick retries, is what
  * the profile gives it. Refused credentials and a changed host key end the activity.
  */
-async function checkRound(profile: Profile, waitS: number): Promise<HealthCheckResult[]> {
+async function checkRound(profile: Profile, waitS: number): Promise<Round> {
   try {
     return await onHost(profile, (h) => runChecks(h, profile, waitS));
   } catch (e) {
     if (!isConnectionLoss(e)) throw e;
-    return [{ name: 'ssh', ok: false, detail: (e as Error).message.split('\n')[0]! }];
+    return { bootId: null, checks: [{ name: 'ssh', ok: false, detail: (e as Error).message.split('\n')[0]! }] };
   }
 }
 
-/** Runs the checks until all pass or healthTimeout passes; reports the last round. */
-export async function checkHealth(profile: Profile): Promise<HealthReport> {
+/** The host booted again while its health was being checked: the checks no longer speak for the boot that came back. */
+export class HostRebootedError extends Error {
+  override name = 'HostRebootedError';
+}
+
+/**
+ * Runs the checks until all pass or healthTimeout passes; reports the last round. Every round
+ * must run on one boot: `bootId` (the one that came back), or else the first one a round
+ * reaches. A host that reboots meanwhile (a reset, a watchdog, a crash) may come back on
+ * another slot, where passing checks would say nothing about the slot under trial.
+ */
+export async function checkHealth(profile: Profile, bootId?: string): Promise<HealthReport> {
   const deadline = Date.now() + profile.timings.healthTimeout;
   const signal = cancellationSignal();
+  let boot = bootId;
   for (let round = 1; ; round++) {
     const left = Math.max(1, Math.round((deadline - Date.now()) / 1000));
-    const checks = await checkRound(profile, Math.min(left, 60));
+    const { bootId: ranOn, checks } = await checkRound(profile, Math.min(left, 60));
+    if (ranOn) {
+      boot ??= ranOn;
+      if (ranOn !== boot) throw new HostRebootedError(`the host booted again during its health checks: boot ${boot} was checked, boot ${ranOn} answers now`);
+    }
     heartbeat({ round, failing: checks.filter((c) => !c.ok).map((c) => c.name) });
     const ok = checks.every((c) => c.ok);
     if (ok || Date.now() >= deadline) return { ok, checks, checkedAt: Date.now() };

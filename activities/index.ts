@@ -31,6 +31,7 @@ const NON_RETRYABLE: Record<string, string> = {
   ZodError: FailureTypes.InvalidInput,
   CommitRefusedError: FailureTypes.UnsafeLayout,
   SlotMissingError: FailureTypes.UnsafeLayout,
+  HostRebootedError: FailureTypes.HostRebooted,
 };
 
 /** Our errors → ApplicationFailure; anything else stays retryable with its message. */
@@ -79,7 +80,7 @@ export function createActivities(deps: ActivityDeps = { powerDriverFor }): HostA
     removeBootEntry: (p, f) => withFacts(p, f, (h, f) => removeBootEntry(h, p, f)),
     trialBoot: (p, f, e) => withFacts(p, f, (h, f) => trialBoot(h, p, f, e)),
     awaitComeback: (p, before, ms) => awaitComeback(p, before, ms),
-    checkHealth: (p) => checkHealth(p),
+    checkHealth: (p, bootId) => checkHealth(p, bootId),
     commitSlot: (p, f, s) => withFacts(p, f, (h, f) => commitSlot(h, p, f, s)),
     probeHost: (p) => probeOnce(p),
     rebootToSlot: (p, f, s, once) => withFacts(p, f, (h, f) => rebootToSlot(h, p, f, s, once)),

@@ -187,7 +187,8 @@ export interface HostActivities {
   trialBoot(profile: Profile, facts: HostFacts, entry: BootEntry): Promise<TrialBootResult>;
   /** Polls (heartbeating) until a new boot_id answers; runs until cancelled by the workflow's timer. */
   awaitComeback(profile: Profile, bootIdBefore: string, pollIntervalMs: number): Promise<ComebackResult>;
-  checkHealth(profile: Profile): Promise<HealthReport>;
+  /** Health checks until all pass or healthTimeout; throws HostRebooted if a boot other than `bootId` answers. */
+  checkHealth(profile: Profile, bootId?: string): Promise<HealthReport>;
   /** Make `slot` the default and move GRUB ownership to it (it must be the running slot). */
   commitSlot(profile: Profile, facts: HostFacts, slot: SlotName): Promise<void>;
   /** Quick read-only probe: is the host answering, on which boot and slot. */
@@ -209,4 +210,6 @@ export const FailureTypes = {
   CommandFailed: 'CommandFailed',
   /** The release image's signature or pinned sha256 does not check out: nothing was sent to the host. */
   ReleaseUnverified: 'ReleaseUnverified',
+  /** The host booted again while its health was checked: retrying would check another boot. */
+  HostRebooted: 'HostRebooted',
 } as const;

@@ -65,8 +65,8 @@ export async function switchSlot(h: Host, s: SlotSwitch): Promise<WorkflowStatus
     last = { bootId: back.bootId };
     if (back.slot !== s.target) return await rollBack(h, s.home, s.rollBackWhen.cameBackOn(back), last);
 
-    // Health of the system on `target`.
-    const health = await run.phase('checkHealth', () => a.health.checkHealth(profile), summarizeHealth);
+    // Health of the system on `target`, in the boot that came back (another boot fails the phase).
+    const health = await run.phase('checkHealth', () => a.health.checkHealth(profile, back.bootId), summarizeHealth);
     run.status.health = health;
     if (!health.ok) return await rollBack(h, s.home, s.rollBackWhen.unhealthy(summarizeHealth(health)), last);
 

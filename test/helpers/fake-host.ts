@@ -54,6 +54,8 @@ export interface FakeHostScript {
    * non-retryable HostKeyMismatch, worded as the real activities word it.
    */
   newHostKeyOn?: SlotName[];
+  /** The first checkHealth on these slots finds the host reset (a watchdog): it comes back on GRUB's default. */
+  resetDuringHealthOn?: SlotName[];
   /** measureHostDowntime throws. */
   measureFails?: boolean;
   /** measureHostDowntime takes this long before it answers. */
@@ -369,8 +371,16 @@ export class FakeHost {
           await ctx.sleep(pollIntervalMs); // throws CancelledFailure once the workflow's timer won
         }
       }),
-      checkHealth: rec('checkHealth', async (): Promise<HealthReport> => {
+      checkHealth: rec('checkHealth', async (_p, bootId): Promise<HealthReport> => {
+        if (this.script.resetDuringHealthOn?.includes(this.running) && this.count('checkHealth') === 1) {
+          this.reboot('watchdog reset', this.grubNext(), 0);
+          while (!this.up) await Context.current().sleep(50);
+        }
         this.needUp();
+        if (bootId && bootId !== this.bootId) {
+          const message = `the host booted again during its health checks: boot ${bootId} was checked, boot ${this.bootId} answers now`;
+          throw ApplicationFailure.nonRetryable(message, FailureTypes.HostRebooted);
+        }
         const ok = !this.script.healthFailsOn?.includes(this.running);
         return {
           ok,

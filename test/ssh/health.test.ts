@@ -2,12 +2,15 @@
 // that is not up yet, or restarts once, fails a round, and the checks go on until healthTimeout.
 // systemctl is a stand-in (this machine has no systemd to ask); everything else is real.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/common';
 import { checkHealth } from '../../activities/health.js';
+import { createActivities } from '../../activities/index.js';
+import { FailureTypes } from '../../lib/contract.js';
 import { closeAllHosts } from '../../activities/ssh.js';
 import { sshdProfile, startSshd, type Sshd } from '../helpers/sshd.js';
 
@@ -47,6 +50,8 @@ function startDoor(targetPort: number): Promise<Door> {
   );
 }
 
+const thisBoot = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
 /** Polls `cond` every 50 ms for at most `ms`. */
 async function until(cond: () => boolean, ms: number): Promise<void> {
   for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 50));
@@ -61,7 +66,10 @@ beforeAll(async () => {
   const shims = join(dir, 'shims');
   mkdirSync(shims);
   writeFileSync(join(shims, 'systemctl'), '#!/bin/sh\ncase "$*" in *is-system-running*) echo running ;; *is-active*) echo active ;; esac\n');
-  chmodSync(join(shims, 'systemctl'), 0o755);
+  // The boot id is this machine's, until a test writes another one (a reboot it cannot do).
+  const bootIdFile = join(dir, 'boot_id');
+  writeFileSync(join(shims, 'cat'), `#!/bin/sh\n[ "$*" = /proc/sys/kernel/random/boot_id ] && [ -e ${bootIdFile} ] && exec /bin/cat ${bootIdFile}\nexec /bin/cat "$@"\n`);
+  for (const f of ['systemctl', 'cat']) chmodSync(join(shims, f), 0o755);
   sshd = await startSshd({ extraConfig: [`SetEnv PATH=${shims}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`] });
 }, T);
 
@@ -76,7 +84,7 @@ describe('checkHealth on a host whose sshd is not there yet, or drops out', () =
   it('connections dropped before the handshake fail rounds, not the check: it passes once sshd answers', { timeout: T }, async () => {
     door = await startDoor(sshd.port);
     const profile = sshdProfile(sshd, { port: door.port, health: { units: ['ssh.service'] }, timings: { healthTimeout: '40s' } });
-    const report = checkHealth(profile);
+    const report = checkHealth(profile, thisBoot());
     await until(() => door.dropped >= 2, 20_000);
     expect(door.dropped).toBeGreaterThanOrEqual(2);
     door.shut = false;
@@ -122,5 +130,30 @@ describe('checkHealth on a host whose sshd is not there yet, or drops out', () =
       message: expect.stringMatching(/^Authentication failed/),
     });
     expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+describe('checkHealth speaks for one boot', () => {
+  it('a boot other than the one that came back answers: it fails at once, not retried', { timeout: T }, async () => {
+    const profile = sshdProfile(sshd, { timings: { healthTimeout: '40s' } });
+    await expect(checkHealth(profile, 'the-boot-that-came-back')).rejects.toMatchObject({
+      name: 'HostRebootedError',
+      message: `the host booted again during its health checks: boot the-boot-that-came-back was checked, boot ${thisBoot()} answers now`,
+    });
+    const failure = await createActivities().checkHealth(profile, 'the-boot-that-came-back').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type: FailureTypes.HostRebooted, nonRetryable: true });
+  });
+
+  it("without a boot to hold to, the first round's boot is held: a reboot between rounds fails the check", { timeout: T }, async () => {
+    // The first round fails (so a second one runs), after marking that it ran.
+    const ran = join(dir, 'round-ran');
+    const profile = sshdProfile(sshd, { health: { commands: [{ name: 'later', run: `touch ${ran}; false`, timeout: '10s' }] }, timings: { healthTimeout: '40s' } });
+    const report = checkHealth(profile).catch((e: Error) => e);
+    await until(() => existsSync(ran), 20_000);
+    writeFileSync(join(dir, 'boot_id'), 'a-new-boot\n');
+    const e = await report;
+    rmSync(join(dir, 'boot_id'));
+    expect(e).toMatchObject({ name: 'HostRebootedError', message: `the host booted again during its health checks: boot ${thisBoot()} was checked, boot a-new-boot answers now` });
   });
 });

@@ -314,6 +314,25 @@ describe('upgradeHost', () => {
     });
   });
 
+  test('a reset during the health checks (back on slot a): rolled back, never committed', async () => {
+    await withUpgrade({ script: { resetDuringHealthOn: ['b'] }, input: { autoApprove: true } }, async ({ fake, handle }) => {
+      const result = await handle.result();
+      expect(result.state).toBe('rolled-back');
+      expect(result.reason).toMatch(/^checkHealth failed: the host booted again during its health checks: boot boot-\d+ was checked/);
+      // Asked about the boot that answered the comeback, once: retrying would check another boot.
+      // After the rollback, the health of slot a is checked without a pin.
+      const [pinned, afterRollback] = fake.argsOf('checkHealth');
+      expect(pinned).toEqual([expect.stringMatching(/^boot-\d+$/)]);
+      expect(afterRollback).toEqual([]);
+      expect(result.reason).toContain(`boot ${pinned![0] as string} was checked, boot `);
+      expect(fake.bootId).not.toBe(pinned![0]);
+      expect(fake.count('commitSlot')).toBe(0);
+      expect(fake.count('removeBootEntry')).toBe(1);
+      expect(fake.running).toBe('a');
+      expect(fake.effects).toContain('watchdog reset → a');
+    });
+  });
+
   test('trial boot does not take (host comes back on slot a): rolled back without another reboot', async () => {
     await withUpgrade({ script: { trialBootFallsBack: true }, input: { autoApprove: true } }, async ({ fake, handle }) => {
       const result = await handle.result();
