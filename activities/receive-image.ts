@@ -3,6 +3,7 @@
 // host over plain TCP from a listener on the controller (release.pull: ./release-pull.ts).
 import type { Readable } from 'node:stream';
 import type { ImageRelease, Profile } from '../lib/profile.js';
+import type { ImageDigests } from './image-digests.js';
 import { sh } from './host-io.js';
 import { cancellationSignal } from './progress.js';
 import { PULL_CONNECT_EXIT, PULL_NO_BASH_EXIT, PullConnectError, PullNotConnectedError, runPulled, type PullConfig } from './release-pull.js';
@@ -64,21 +65,33 @@ while (1) {
   last if $len < 1 << 20;
 }`;
 
+/** Each digest the receiving script can check: the tool that prints it, and its name in messages. */
+const HOST_HASHES = [
+  { tool: 'b2sum', name: 'blake2b' },
+  { tool: 'sha256sum', name: 'sha256' },
+] as const;
+
 /**
- * Receives a release tarball on stdin, unpacks it into "$1" and hashes, on the host, the bytes
- * it received: a splitter (SPLIT_PERL, or `tee -p`) hands them to the unpacker and to sha256sum.
- * A digest other than "$2" (the verified one) exits with DIGEST_MISMATCH_EXIT, whatever the
- * unpacker said.
+ * Receives a release image on stdin, unpacks or writes it into "$1" and hashes, on the host, the
+ * bytes it received: a splitter (SPLIT_PERL, or `tee -p`) hands them to the unpacker and to the
+ * hash, b2sum against "$3" (the verified BLAKE2b-512) or, on a host without it, sha256sum
+ * against "$2" (the verified sha256). Another digest exits with DIGEST_MISMATCH_EXIT, whatever
+ * the unpacker said.
  */
 export function receiveScript(format: ImageRelease['format']): string {
+  const [b2, sha] = HOST_HASHES;
   return `st=$(mktemp); trap 'rm -f "$st"' EXIT
 if command -v perl >/dev/null; then splitter() { perl -e '${SPLIT_PERL}'; }; else splitter() { tee -p /dev/fd/5; }; fi
-got=$( { { splitter | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | sha256sum )
+if command -v ${b2.tool} >/dev/null; then hash=${b2.tool}; want=$3; name=${b2.name}; else hash=${sha.tool}; want=$2; name=${sha.name}; fi
+got=$( { { splitter | { rc=0; ${UNPACK[format]} || rc=$?; echo "$rc" >"$st"; }; } 5>&1 >&2; } | $hash )
 got=\${got%% *}
-if [ "$got" != "$2" ]; then echo "the host received sha256 $got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi
+if [ "$got" != "$want" ]; then echo "the host received $name $got" >&2; exit ${DIGEST_MISMATCH_EXIT}; fi
 rc=$(cat "$st" 2>/dev/null || echo unknown)
 [ "$rc" = 0 ] || { echo "unpacking the release failed (exit $rc)" >&2; exit 1; }`;
 }
+
+/** The receiving script's arguments: where to, and the verified digests. */
+export const receiveArgs = (target: string, d: ImageDigests): string[] => [target, d.sha256, d.blake2b];
 
 /** The host received other bytes than the verified ones (altered between controller and host). */
 export class HostDigestMismatchError extends Error {
@@ -88,17 +101,17 @@ export class HostDigestMismatchError extends Error {
 /** How an image release reaches the host: pulled by it (release.pull), else over SSH. */
 export const deliveryOf = (release: ImageRelease): 'ssh' | 'pull' => (release.pull ? 'pull' : 'ssh');
 
-/** The receiving script under the install's lock; args: root (or device), verified sha256, lock. */
-const receive = (format: ImageRelease['format']) => `set -eu\nexec 9>"$3"; flock -w 60 9\n${receiveScript(format)}`;
+/** The receiving script under the install's lock; args: receiveArgs, then the lock. */
+const receive = (format: ImageRelease['format']) => `set -eu\nexec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
 const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
 
 /**
  * Streams `stdin` (the verified image) to the host, which unpacks it into `root` under `lock`
- * and checks the sha256 of what it received against `sha256`.
+ * and checks its digest of what it received against `digests`.
  */
-export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], sha256: string, root: string, lock: string): Promise<void> {
-  await bulk.script(receive(format), [root, sha256, lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
-    throw asDigestMismatch(e, sha256);
+export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string): Promise<void> {
+  await bulk.script(receive(format), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
+    throw asDigestMismatch(e, digests);
   });
 }
 
@@ -106,8 +119,8 @@ export async function receiveImage(bulk: SshHost, stdin: Readable, format: Image
  * The same receiving script, run over the control connection `h`, reading `source()` from a
  * connection the host opens to the controller (release.pull) instead of from SSH.
  */
-export async function receivePulledImage(h: SshHost, pull: PullConfig, source: () => Readable, format: ImageRelease['format'], sha256: string, root: string, lock: string): Promise<void> {
-  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format), [root, sha256, lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
+export async function receivePulledImage(h: SshHost, pull: PullConfig, source: () => Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string): Promise<void> {
+  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
   if (received.status === 'fulfilled') {
     if (sent.status === 'rejected') throw sent.reason;
     return;
@@ -123,17 +136,18 @@ export async function receivePulledImage(h: SshHost, pull: PullConfig, source: (
   // A failure on the controller's side (the image changed after it was verified, the connection
   // broke) explains the digest the host then saw.
   if (sent.status === 'rejected' && !(sent.reason instanceof PullNotConnectedError)) throw sent.reason;
-  throw asDigestMismatch(e, sha256);
+  throw asDigestMismatch(e, digests);
 }
 
 /** bash's reason for a failed /dev/tcp connection ("connect: Connection refused"), else its last words. */
 const connectProblem = (stderr: string) => /connect: .*/.exec(stderr)?.[0] ?? stderr.trim().split('\n').pop() ?? 'no reason given';
 
 /** The receiving script's digest exit as HostDigestMismatchError; any other error as it is. */
-function asDigestMismatch(e: unknown, sha256: string): unknown {
+function asDigestMismatch(e: unknown, digests: ImageDigests): unknown {
   if (!(e instanceof CommandError) || e.result.exitCode !== DIGEST_MISMATCH_EXIT) return e;
-  const got = /the host received sha256 ([0-9a-f]*)/.exec(e.result.stderr)?.[1] || 'of nothing';
+  const [, name = 'sha256', got = ''] = /the host received (blake2b|sha256) ([0-9a-f]*)/.exec(e.result.stderr) ?? [];
+  const want = name === 'blake2b' ? digests.blake2b : digests.sha256;
   return new HostDigestMismatchError(
-    `the host received the release image with sha256 ${got}, but the verified image has sha256 ${sha256}: it was altered between the controller and the host; nothing was marked installed (a retry empties the spare and streams it again)`,
+    `the host received the release image with ${name} ${got || 'of nothing'}, but the verified image has ${name} ${want}: it was altered between the controller and the host; nothing was marked installed (a retry empties the spare and streams it again)`,
   );
 }

@@ -12,6 +12,7 @@ import type { ImageRelease, ReleaseConfig } from '../lib/profile.js';
 import { parsePublicKey, parseSignature, type MinisignPublicKey, type MinisignSignature, type ReleaseCheck } from '../lib/signature.js';
 import { minisignVerify, ReleaseSignatureError } from './signature.js';
 import { verifyManifest } from './image-manifest.js';
+import { hashFile, type ImageDigests } from './image-digests.js';
 
 /** The image's content is not what the profile pins (release.sha256). */
 export class ImageDigestError extends Error {
@@ -28,6 +29,8 @@ export interface VerifiedImage {
   file: string;
   /** sha256 of the bytes verified: everything later is held to it. */
   sha256: string;
+  /** BLAKE2b-512 of the same bytes, from the same read: the host checks this one where it can. */
+  blake2b: string;
   bytes: number;
   /** The signing key's id; null for an image allowed unsigned. */
   keyId: string | null;
@@ -61,7 +64,7 @@ export async function verifyImage(r: ImageRelease, opts: VerifyOptions = {}): Pr
   }
   const { file, dispose } = await obtainImage(r.url, r.sha256, opts.signal);
   try {
-    let got: { sha256: string; bytes: number };
+    let got: ImageDigests & { bytes: number };
     if (signed) {
       try {
         got = await minisignVerify(file, signed.text, signed.key.key, opts);
@@ -70,7 +73,7 @@ export async function verifyImage(r: ImageRelease, opts: VerifyOptions = {}): Pr
         throw new ReleaseSignatureError(`release image ${r.url} does not match its signature ${r.signature} by key ${signed.key.keyId}: minisign: ${e.message}`);
       }
     } else {
-      got = await sha256File(file, opts);
+      got = await hashFile(file, opts);
     }
     if (r.sha256 !== undefined && got.sha256 !== r.sha256) {
       throw new ImageDigestError(`release.sha256: release image ${r.url} has sha256 ${got.sha256}, the profile expects ${r.sha256}`);
@@ -154,25 +157,14 @@ async function obtainImage(url: string, sha256: string | undefined, signal?: Abo
   return { file, dispose };
 }
 
-export async function sha256File(file: string, opts: VerifyOptions = {}): Promise<{ sha256: string; bytes: number }> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const input = createReadStream(file, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
-  for await (const c of input as AsyncIterable<Buffer>) {
-    hash.update(c);
-    bytes += c.length;
-    opts.onBytes?.(c.length);
-  }
-  return { sha256: hash.digest('hex'), bytes };
-}
-
 /**
  * The verified image's bytes for the host. Verification and this stream are two reads of the
  * file, so the file could change in between: the bytes are hashed on the way, and when they
  * are not the bytes verified the stream fails instead of ending, so the command receiving them
  * is killed and never sees a complete stream. Whatever reached the host by then lies on the
  * spare, which is neither marked installed nor booted, and which a retry empties; the host also
- * compares its own hash of what it received with the same digest (activities/release.ts).
+ * hashes what it received and compares it with a digest of the verified bytes
+ * (activities/receive-image.ts).
  */
 export function verifiedStream(image: Pick<VerifiedImage, 'file' | 'sha256'>, onBytes?: (n: number) => void): Readable {
   async function* chunks(): AsyncGenerator<Buffer> {

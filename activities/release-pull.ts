@@ -1,7 +1,7 @@
 // The image delivered by the host pulling it (release.pull): the controller listens for one
 // plain TCP connection per attempt and sends the verified image to the first client that
 // presents the attempt's one-time token; the host opens that connection itself with bash's
-// /dev/tcp. Nothing encrypts the bytes, so neither end spends CPU on a cipher; the host's sha256
+// /dev/tcp. Nothing encrypts the bytes, so neither end spends CPU on a cipher; the host's digest
 // of what arrived, against the verified digest it got over SSH, guards them on the wire.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';

@@ -129,12 +129,12 @@ async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage
   const startedAt = Date.now();
   const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now() });
   if (pull) {
-    await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified.sha256, target, lock));
+    await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified, target, lock));
     return verified.bytes;
   }
   const bulk = await connectForBulk(h, profile);
   try {
-    await withHeartbeats(progress, receiveImage(bulk, source(), format, verified.sha256, target, lock));
+    await withHeartbeats(progress, receiveImage(bulk, source(), format, verified, target, lock));
   } finally {
     bulk.close();
   }

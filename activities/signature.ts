@@ -1,8 +1,7 @@
 // Checks a release's minisign signature on the controller with the `minisign -V` binary (argv,
-// no shell), and returns the sha256 of exactly the bytes minisign accepted: that digest is what
-// the stream to the host and the host's own hash are then held to.
+// no shell), and returns the digests of exactly the bytes minisign accepted: they are what the
+// stream to the host and the host's own hash are then held to.
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { imageDigester, type ImageDigests } from './image-digests.js';
 
 /** The verifier: Debian's `minisign` package on the controller (found on PATH). */
 const MINISIGN = 'minisign';
@@ -19,9 +19,8 @@ export class ReleaseSignatureError extends Error {
   override name = 'ReleaseSignatureError';
 }
 
-export interface SignedBytes {
-  /** sha256 of the bytes minisign verified. */
-  sha256: string;
+/** The digests of the bytes minisign verified, and their count. */
+export interface SignedBytes extends ImageDigests {
   bytes: number;
 }
 
@@ -69,7 +68,7 @@ export async function minisignVerify(
       .then(() => open(fifo, constants.O_RDONLY | constants.O_NONBLOCK))
       .then((fh) => fh.close(), () => undefined);
 
-    const hash = createHash('sha256');
+    const hash = imageDigester();
     let bytes = 0;
     const feed = (async () => {
       const out = await open(fifo, constants.O_WRONLY);
@@ -100,7 +99,7 @@ export async function minisignVerify(
       const why = stderr.trim().split('\n').filter(Boolean).join('; ') || `minisign exited with ${code}`;
       throw new ReleaseSignatureError(why);
     }
-    return { sha256: hash.digest('hex'), bytes };
+    return { ...hash.digests(), bytes };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,8 @@ import { createReadStream, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AFTER_WRITE } from '../activities/install-image.js';
-import { connectForBulk, receivePulledImage, receiveScript, UNPACK } from '../activities/receive-image.js';
+import { hashFile } from '../activities/image-digests.js';
+import { connectForBulk, receiveArgs, receivePulledImage, receiveScript, UNPACK } from '../activities/receive-image.js';
 import { runPulled, type PullConfig } from '../activities/release-pull.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
 import type { Profile } from '../lib/profile.js';
@@ -35,12 +36,13 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
   try {
     await h.script('set -eu; umount "$2" 2>/dev/null || true; l=$(blkid -s LABEL -o value "$1" || true); mkfs.ext4 -q -F ${l:+-L "$l"} "$1"; mkdir -p "$2"; mount "$1" "$2"; mkdir -p "$2/root"', [spareDevice, mnt]);
     await h.upload(`${mnt}/image.tar.zst`, createReadStream(image));
+    const digests = await hashFile(image);
     for (let i = 0; i < reps; i++) {
       const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(image), timeoutMs: 600_000 }));
       await fresh();
-      // The product's own receiving script (unpack, and the host's sha256 of what it received),
+      // The product's own receiving script (unpack, and the host's digest of what it received),
       // fed over SSH as the install does; and its unpack command alone from a local file.
-      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('tar.zst')}`, [`${mnt}/root`, release.sha256], { stdin: createReadStream(image), timeoutMs: 600_000 }));
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('tar.zst')}`, receiveArgs(`${mnt}/root`, digests), { stdin: createReadStream(image), timeoutMs: 600_000 }));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
       await fresh();
@@ -57,8 +59,12 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
 type Run = { rawSshS: number; streamS: number; localUnpackS: number; postS?: number; parts?: StreamParts; pull?: PullRun };
 /** The same bytes pulled by the host over plain TCP (release.pull): raw, and through the product's receiving script. */
 type PullRun = { rawPullS: number; pullStreamS: number; pullNoHashS: number };
-/** What the stream is made of, each alone: decompression, the host's digest, the stream without the digest. */
-type StreamParts = { localDecompressS: number; localHashS: number; streamNoHashS: number };
+/**
+ * What the stream is made of, each alone: decompression, the host's digest (b2sum, which the
+ * receiving script runs where it exists; sha256sum, its fallback, for comparison), the stream
+ * without the digest.
+ */
+type StreamParts = { localDecompressS: number; localHashS: number; localSha256S: number; streamNoHashS: number };
 function summary(runs: Run[]) {
   const rawSshS = round(median(runs.map((r) => r.rawSshS)));
   const streamS = round(median(runs.map((r) => r.streamS)));
@@ -68,7 +74,7 @@ function summary(runs: Run[]) {
 
 /**
  * The ext4 image the same three ways, straight onto the spare device: raw SSH transfer of its
- * bytes, the product's receiving script (zstd -d | dd, the host's sha256), and the same write
+ * bytes, the product's receiving script (zstd -d | dd, the host's digest), and the same write
  * from a local copy (on the running root: the data partition is too small). postS: the fsck,
  * UUID and growth that follow the write in the install (not part of the stream). The spare gets
  * its label and UUID back afterwards, so the next upgrade finds it.
@@ -86,10 +92,11 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
   const runs: Run[] = [];
   try {
     await h.upload(local, createReadStream(ext4.path));
+    const digests = await hashFile(ext4.path);
     for (let i = 0; i < reps; i++) {
       const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
-      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('ext4-image')}`, [spareDevice, ext4.sha256], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
+      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('ext4-image')}`, receiveArgs(spareDevice, digests), { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', '/run/ab-bench.lock'], { timeoutMs: 600_000 }));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
@@ -97,24 +104,26 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
       // The parts alone, so the stream can be compared with their sum (no overlap) and their maximum.
       const localDecompressS = await timed(() => h.script('set -eu; zstd -dc < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
       await fresh();
-      const localHashS = await timed(() => h.script('set -eu; sha256sum < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
+      const localHashS = await timed(() => h.script('set -eu; b2sum < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
+      await fresh();
+      const localSha256S = await timed(() => h.script('set -eu; sha256sum < "$1" > /dev/null', [local], { timeoutMs: 600_000 }));
       await fresh();
       const streamNoHashS = await timed(() => h.script(`set -eu\n${UNPACK['ext4-image']}`, [spareDevice], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
       const rawPullS = await timed(() => pullInto(h, LAB_PULL, ext4.path, 'cat > /dev/null'));
       await fresh();
-      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', ext4.sha256, spareDevice, '/run/ab-bench.lock'));
+      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', digests, spareDevice, '/run/ab-bench.lock'));
       await fresh();
       const pullNoHashS = await timed(() => pullInto(h, LAB_PULL, ext4.path, UNPACK['ext4-image'], [spareDevice]));
       await fresh();
-      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, streamNoHashS }, pull: { rawPullS, pullStreamS, pullNoHashS } });
+      runs.push({ rawSshS, streamS, localUnpackS, postS, parts: { localDecompressS, localHashS, localSha256S, streamNoHashS }, pull: { rawPullS, pullStreamS, pullNoHashS } });
     }
   } finally {
     await h.script('set -eu; rm -f "$1"; mkfs.ext4 -q -F ${3:+-L "$3"} -U "$4" "$2"', [local, spareDevice, label ?? '', uuid], { timeoutMs: 600_000 });
   }
   const part = (k: keyof StreamParts) => round(median(runs.map((r) => r.parts![k])));
   const s = summary(runs);
-  const parts = { localDecompressS: part('localDecompressS'), localHashS: part('localHashS'), streamNoHashS: part('streamNoHashS') };
+  const parts = { localDecompressS: part('localDecompressS'), localHashS: part('localHashS'), localSha256S: part('localSha256S'), streamNoHashS: part('streamNoHashS') };
   // 1.0: the stream costs exactly the sum of its parts run one after another (nothing overlaps).
   const serialSumS = round(s.rawSshS + s.localUnpackS + parts.localHashS);
   const rawPullS = round(median(runs.map((r) => r.pull!.rawPullS)));

@@ -151,7 +151,7 @@ export function buildProfileSchemas() {
 
   // The host opens a plain TCP connection to the controller and reads the verified image from
   // it: nothing encrypts or decrypts the bytes on either end. The image is the public release
-  // (the configuration is carried later, over SSH); the host's sha256 of what arrived, checked
+  // (the configuration is carried later, over SSH); the host's digest of what arrived, checked
   // against the verified digest it gets over SSH, is what guards it on the wire.
   const pullSchema = z
     .object({

@@ -5,7 +5,7 @@ import { formatDurationMs as d } from './duration.js';
 import type { ImageRelease, Profile } from './profile.js';
 
 /** Where the host connects to pull the image (release.pull). */
-function pullSummary(pull: NonNullable<ImageRelease['pull']>): string {
+export function pullSummary(pull: NonNullable<ImageRelease['pull']>): string {
   return `pulled by the host from ${pull.connectAddress ?? pull.listenAddress} port ${pull.connectPort ?? (pull.listenPort || 'chosen per attempt')}`;
 }
 

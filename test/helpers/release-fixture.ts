@@ -30,6 +30,8 @@ export function sign(key: TestKey, file: string, sig = `${file}.minisig`, legacy
 }
 
 export const sha256Of = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+/** BLAKE2b-512, the digest a host with b2sum checks. */
+export const blake2bOf = (file: string) => createHash('blake2b512').update(readFileSync(file)).digest('hex');
 
 export const KERNEL_VERSION = '6.12.0-1-amd64';
 export const PRETTY_NAME = 'Debian GNU/Linux 13 (trixie)';

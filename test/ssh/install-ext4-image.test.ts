@@ -23,7 +23,7 @@ import { buildReleaseImage, type BuiltRelease } from '../../client/release-build
 import type { HostFacts, SlotFacts } from '../../lib/contract.js';
 import type { Profile } from '../../lib/profile.js';
 import { ManifestError } from '../../lib/release-manifest.js';
-import { KERNEL_VERSION, makeKey, PRETTY_NAME, sign, type TestKey } from '../helpers/release-fixture.js';
+import { blake2bOf, KERNEL_VERSION, makeKey, PRETTY_NAME, sign, type TestKey } from '../helpers/release-fixture.js';
 import { startCorruptingSshd } from '../helpers/corrupting-sshd.js';
 import { sshdProfile, sshdSession, type Sshd } from '../helpers/sshd.js';
 
@@ -159,12 +159,12 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
     expect(blkid(loop, 'LABEL')).toBe('ab-slot-b');
   });
 
-  it('a byte changed between controller and host: refused by the host\'s sha256, nothing marked; a retry installs it', { timeout: T }, async () => {
+  it('a byte changed between controller and host: refused by the host\'s digest (BLAKE2b-512: this host has b2sum), nothing marked; a retry installs it', { timeout: T }, async () => {
     const h = await SshHost.connect(corrupting.target());
     try {
       const e = await installRelease(h, profile({}, corrupting), spare()).then(() => null, (x: Error) => x);
       expect(e).toBeInstanceOf(HostDigestMismatchError);
-      expect(e!.message).toMatch(new RegExp(`but the verified image has sha256 ${built.manifest.sha256}: it was altered between the controller and the host; nothing was marked installed`));
+      expect(e!.message).toMatch(new RegExp(`but the verified image has blake2b ${blake2bOf(built.image)}: it was altered between the controller and the host; nothing was marked installed`));
     } finally {
       h.close();
     }
@@ -201,12 +201,12 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of an ext4 image built
       }
     });
 
-    it('a byte changed on the wire: refused by the host\'s sha256, nothing marked; a retry installs it', { timeout: T }, async () => {
+    it('a byte changed on the wire: refused by the host\'s digest (BLAKE2b-512: this host has b2sum), nothing marked; a retry installs it', { timeout: T }, async () => {
       const bad = await startTcpProxy(listenPort, { flipAt: 100000 });
       try {
         const e = await installRelease(session.h, pulled(bad.port), spare()).then(() => null, (x: Error) => x);
         expect(e).toBeInstanceOf(HostDigestMismatchError);
-        expect(e!.message).toMatch(new RegExp(`but the verified image has sha256 ${built.manifest.sha256}: it was altered between the controller and the host; nothing was marked installed`));
+        expect(e!.message).toMatch(new RegExp(`but the verified image has blake2b ${blake2bOf(built.image)}: it was altered between the controller and the host; nothing was marked installed`));
         expect(bad.bytes()).toBe(built.manifest.compressedBytes);
       } finally {
         await bad.stop();

@@ -17,7 +17,7 @@ import { SPARE_MNT } from '../../activities/host-io.js';
 import { SshHost } from '../../activities/ssh.js';
 import { FailureTypes, type HostFacts } from '../../lib/contract.js';
 import type { ImageRelease, Profile } from '../../lib/profile.js';
-import { buildRelease, KERNEL_VERSION, makeKey, PRETTY_NAME, sha256Of, sign, type TestKey } from '../helpers/release-fixture.js';
+import { blake2bOf, buildRelease, KERNEL_VERSION, makeKey, PRETTY_NAME, sha256Of, sign, type TestKey } from '../helpers/release-fixture.js';
 import { startCorruptingSshd } from '../helpers/corrupting-sshd.js';
 import { sshdProfile, sshdSession, type Sshd } from '../helpers/sshd.js';
 
@@ -194,13 +194,14 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
   });
 
   it('host-side digest mismatch: a byte changed between controller and host fails the install, unmarked; a retry installs it', { timeout: T }, async () => {
-    const sha = sha256Of(tar);
+    // This host has b2sum: it checks the image's BLAKE2b-512.
+    const b2 = blake2bOf(tar);
     const p = profile({ url: tar, signature: `${tar}.minisig`, publicKey: key.pub }, corrupting);
     const h = await SshHost.connect(corrupting.target());
     try {
       const e = await installRelease(h, p, facts).then(() => null, (x: Error) => x);
       expect(e).toBeInstanceOf(HostDigestMismatchError);
-      expect(e!.message).toMatch(new RegExp(`^the host received the release image with sha256 (?!${sha})[0-9a-f]{64}, but the verified image has sha256 ${sha}: it was altered between the controller and the host; nothing was marked installed`));
+      expect(e!.message).toMatch(new RegExp(`^the host received the release image with blake2b (?!${b2})[0-9a-f]{128}, but the verified image has blake2b ${b2}: it was altered between the controller and the host; nothing was marked installed`));
     } finally {
       h.close();
     }
@@ -210,7 +211,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     // the retry (through an unaltered link) empties the spare and installs the verified bytes
     await installRelease(session.h, profile({ url: tar, signature: `${tar}.minisig`, publicKey: key.pub }), facts);
     expect(payloadOnSpare().equals(payloadBuilt('trixie-plain'))).toBe(true);
-    expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha}`);
+    expect(readFileSync(MARKER, 'utf8')).toBe(`image:${sha256Of(tar)}`);
   });
 
   it('the image changed on the controller after verification: the stream fails, the host never completes it', { timeout: T }, async () => {
@@ -221,7 +222,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     writeFileSync(f, bytes);
     const root = join(session.tmp, 'swapped-root');
     mkdirSync(root);
-    const e = await receiveImage(session.h, verifiedStream(v), 'tar.zst', v.sha256, root, join(session.tmp, 'swapped.lock')).then(() => null, (x: Error) => x);
+    const e = await receiveImage(session.h, verifiedStream(v), 'tar.zst', v, root, join(session.tmp, 'swapped.lock')).then(() => null, (x: Error) => x);
     expect(e).toBeInstanceOf(ReleaseChangedError);
     expect(e!.message).toMatch(new RegExp(`^release image ${f} changed after it was verified: the bytes read for the host have sha256 [0-9a-f]{64}, the verified ones ${v.sha256}`));
   });

@@ -118,7 +118,15 @@ describe('renderPlan: ok', () => {
   it('describes an image install with format and a short sha256', () => {
     const sha = '0123456789abcdef'.repeat(4);
     const o = renderPlan(profile({ release: { source: 'image', url: 'https://images.example.net/trixie.tar.zst', sha256: sha, allowUnsigned: true } }), ok(), PRESENT);
-    expect(o.split('\n')).toContain('  2. stream https://images.example.net/trixie.tar.zst (tar.zst, sha256 0123456789ab…) over SSH and unpack onto slot b, the host checking the sha256 of what it received');
+    expect(o.split('\n')).toContain('  2. stream https://images.example.net/trixie.tar.zst (tar.zst, sha256 0123456789ab…) over SSH and unpack onto slot b, the host checking the digest of what it received');
+  });
+
+  it('a pulled image: where the host connects, not "over SSH"', () => {
+    const release = { source: 'image', format: 'ext4-image', url: '/srv/images/trixie.ext4.zst', manifest: '/srv/images/trixie.ext4.zst.manifest', allowUnsigned: true, sha256: '0123456789abcdef'.repeat(4) };
+    const o = renderPlan(profile({ release: { ...release, pull: { listenAddress: '192.0.2.1', listenPort: 17070 } } }), ok(), PRESENT);
+    expect(o.split('\n')).toContain(
+      '  2. stream /srv/images/trixie.ext4.zst (ext4-image, sha256 0123456789ab…) pulled by the host from 192.0.2.1 port 17070 and write it to /dev/vda2 with dd, the host checking the digest of what it received; then e2fsck, UUID and label of slot b, resize2fs to the slot',
+    );
   });
 
   describe('shows how the release is authenticated, and whether it was', () => {
@@ -133,7 +141,7 @@ describe('renderPlan: ok', () => {
 
     it('a verified signature: key id, trusted comment (control characters as spaces) and the digest', () => {
       expect(step2(signed, { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: true, sha256: sha, bytes: 10, trustedComment: 'timestamp:1796197790\tfile:trixie.tar.zst\thashed' })).toEqual([
-        '  2. stream /srv/images/trixie.tar.zst (tar.zst) over SSH and unpack onto slot b, the host checking the sha256 of what it received',
+        '  2. stream /srv/images/trixie.tar.zst (tar.zst) over SSH and unpack onto slot b, the host checking the digest of what it received',
         `     signature: verified with minisign, key B9FC5AA62FD91C02 (trusted comment: timestamp:1796197790 file:trixie.tar.zst hashed); sha256 ${sha}`,
       ]);
     });
