@@ -169,5 +169,5 @@ export async function streamFiguresTwoVcpus(image: LabImage, release: LabArtifac
 export async function vmFacts(vm: VmHandle, layout: LabImage['layout']) {
   const guest = await vm.ssh('nproc; systemd-detect-virt || true; uname -r', { timeoutMs: 30_000 });
   const [nproc, virt, kernel] = guest.stdout.trim().split('\n');
-  return { layout, accel: vm.accel, vcpus: vm.cpus, guestNproc: Number(nproc), guestVirt: virt ?? null, guestKernel: kernel ?? null };
+  return { layout, accel: vm.accel, vcpus: vm.cpus, firmwareWaitS: vm.firmwareWaitS, guestNproc: Number(nproc), guestVirt: virt ?? null, guestKernel: kernel ?? null };
 }

@@ -56,6 +56,12 @@ export interface StartVmOptions {
    * (see lab/README.md), at the cost of translating again after every flush.
    */
   tbSizeMiB?: number;
+  /**
+   * Seconds the firmware waits before it boots (default 0, or AB_LAB_FIRMWARE_WAIT): its boot
+   * menu's wait (QEMU's -boot splash-time, which OVMF and SeaBIOS both honour), standing for a
+   * server's power-on self test, the stage a kexec skips. Every firmware boot pays it.
+   */
+  firmwareWaitS?: number;
   /** Bound for QEMU to come up with its QMP socket (default 30 s). */
   startTimeoutMs?: number;
   extraArgs?: string[];
@@ -83,6 +89,8 @@ export interface VmHandle {
   /** How QEMU runs the guest, as decided at start (KVM probed, or TCG), and its vCPU count. */
   accel: 'kvm' | 'tcg';
   cpus: number;
+  /** The firmware's wait before it boots, as started (StartVmOptions.firmwareWaitS). */
+  firmwareWaitS: number;
   /** PID of the current QEMU process (changes when the supervisor restarts it). */
   readonly pid: number;
   readonly restarts: number;
@@ -117,6 +125,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
   const memMiB = opts.memMiB ?? 1024;
   const cpus = opts.cpus ?? 1;
   const tbSize = opts.tbSizeMiB ?? (Number(process.env.AB_LAB_TB_SIZE) || undefined);
+  const firmwareWaitS = opts.firmwareWaitS ?? (Number(process.env.AB_LAB_FIRMWARE_WAIT) || 0);
   const accelChoice = opts.accel ?? ((process.env.AB_LAB_ACCEL as 'auto' | 'kvm' | 'tcg' | undefined) || 'auto');
   const useKvm = accelChoice === 'kvm' || (accelChoice === 'auto' && (await kvmUsable(disk, opts.layout)));
 
@@ -166,6 +175,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
       a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
       a.push('-drive', `if=pflash,format=raw,unit=1,file=${varsFile}`);
     }
+    if (firmwareWaitS > 0) a.push('-boot', `menu=on,splash-time=${Math.round(firmwareWaitS * 1000)}`);
     if (supervise) {
       a.push('-qmp', `unix:${ctlSocket},server=on,wait=off`);
       a.push('-action', 'reboot=shutdown,shutdown=pause');
@@ -327,6 +337,7 @@ export async function startVm(opts: StartVmOptions): Promise<VmHandle> {
     serialLog,
     accel: useKvm ? 'kvm' : 'tcg',
     cpus,
+    firmwareWaitS,
     get pid() {
       return child?.pid ?? -1;
     },
