@@ -274,9 +274,9 @@ async function uefiOnly(address: string, taskQueue: string, loadBefore: number[]
     s.hostMedians ? `host: issued → kernel ${s.hostMedians.toKernelS} s (shutdown ${s.hostMedians.shutdownS ?? '?'} + jump ${s.hostMedians.jumpS ?? '?'}), kernel → sshd ${s.hostMedians.kernelToSshdS} s` : '';
   printRows(
     [
-      [`UEFI plain reboot, issued → healthy, median of ${RUNS}`, `${reboot.healthyS.median} s (${reboot.healthyS.min}–${reboot.healthyS.max})`, split(reboot)],
-      [`UEFI plain kexec, issued → healthy, median of ${RUNS}`, `${kexec.healthyS.median} s (${kexec.healthyS.min}–${kexec.healthyS.max})`, split(kexec)],
-      [`UEFI kexec --no-checks, issued → healthy, median of ${RUNS}`, `${kexecNoChecks.healthyS.median} s (${kexecNoChecks.healthyS.min}–${kexecNoChecks.healthyS.max})`, split(kexecNoChecks)],
+      [`UEFI plain reboot, issued → healthy, median of ${reboots.length}`, `${reboot.healthyS.median} s (${reboot.healthyS.min}–${reboot.healthyS.max})`, split(reboot)],
+      [`UEFI plain kexec, issued → healthy, median of ${kexecs.length}`, `${kexec.healthyS.median} s (${kexec.healthyS.min}–${kexec.healthyS.max})`, split(kexec)],
+      [`UEFI kexec --no-checks, issued → healthy, median of ${noChecks.length}`, `${kexecNoChecks.healthyS.median} s (${kexecNoChecks.healthyS.min}–${kexecNoChecks.healthyS.max})`, split(kexecNoChecks)],
       ['kexecRatioUefi (file load / no checks)', `${result.kexecRatioUefi} / ${result.kexecNoChecksRatioUefi}`, '(goal < 0.8)'],
       ['firmware wait before each firmware boot (AB_LAB_FIRMWARE_WAIT)', `${vm.firmwareWaitS} s`, vm.firmwareWaitS ? 'standing for a server POST' : 'none: the lab firmware as it is'],
     ],
