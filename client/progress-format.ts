@@ -1,7 +1,7 @@
 // What a running phase is doing right now, as `status` and `--follow` show it: the activity's
 // attempt and last error while Temporal retries it, the time left to the phase's deadline, and
-// the install's progress (bytes streamed, rate, ETA) from its heartbeat details. Pure: the
-// figures come from client/progress.ts.
+// the install's progress (bytes streamed, rate, ETA) and the health checks' round from their
+// heartbeat details. Pure: the figures come from client/progress.ts.
 import { z } from 'zod';
 import { formatDurationMs } from '../lib/duration.js';
 import { formatStatus } from '../lib/format-status.js';
@@ -38,6 +38,13 @@ export interface PendingActivity {
   /** When Temporal gives up on it (schedule-to-close), if it has such a bound. */
   expiresAt?: string;
   progress?: InstallProgress;
+  health?: HealthProgress;
+}
+
+/** The health checks' progress from their heartbeat details (activities/health.ts): the round, and which checks fail in it. */
+export interface HealthProgress {
+  round: number;
+  failing: string[];
 }
 
 /** The status query's answer plus what only the server knows while the workflow runs. */
@@ -64,6 +71,14 @@ export function installProgress(details: unknown): InstallProgress | undefined {
     p.etaMs = (Math.max(0, d.total - d.sent) / p.bytesPerSecond) * 1000;
   }
   return p;
+}
+
+const HEALTH_DETAILS = z.strictObject({ round: z.number().int().positive(), failing: z.array(z.string().max(300)).max(100) });
+
+/** The health checks' progress from heartbeat details; undefined for any other activity's details. */
+export function healthProgress(details: unknown): HealthProgress | undefined {
+  const r = HEALTH_DETAILS.safeParse(details);
+  return r.success ? r.data : undefined;
 }
 
 export function formatBytes(n: number): string {
@@ -109,7 +124,7 @@ export function formatLive(s: LiveStatus, now: number): string[] {
   const lines: string[] = [];
   for (const a of s.activities ?? []) {
     const retrying = a.attempt >= 2;
-    if (!retrying && !a.progress) continue;
+    if (!retrying && !a.progress && !a.health) continue;
     if (retrying) {
       const of = a.maximumAttempts ? ` of ${a.maximumAttempts}` : ' (no attempt limit)';
       const next = a.nextAttemptAt && a.state === 'scheduled' ? `, next attempt at ${when(a.nextAttemptAt, now)}` : '';
@@ -117,6 +132,7 @@ export function formatLive(s: LiveStatus, now: number): string[] {
       if (a.lastError) lines.push(`  last error: ${brief(a.lastError)}`);
     }
     if (a.progress) lines.push(`${retrying ? '  ' : ''}${a.activity}: ${formatProgress(a.progress)}`);
+    if (a.health) lines.push(`${retrying ? '  ' : ''}${a.activity}: round ${a.health.round}, ${a.health.failing.length ? `failing: ${a.health.failing.join(', ')}` : 'all passing'}`);
     if (a.expiresAt) lines.push(`  Temporal gives up on it at ${when(a.expiresAt, now)}`);
   }
   const deadline = runningDeadline(s);
@@ -127,7 +143,7 @@ export function formatLive(s: LiveStatus, now: number): string[] {
 /** What changed in the live lines worth printing again while following (not the countdowns). */
 export function liveKey(s: LiveStatus): string {
   return JSON.stringify([
-    (s.activities ?? []).map((a) => [a.activity, a.attempt, a.state, a.lastError, a.lastHeartbeatAt, a.progress?.done]),
+    (s.activities ?? []).map((a) => [a.activity, a.attempt, a.state, a.lastError, a.lastHeartbeatAt, a.progress?.done, a.health?.round]),
     runningDeadline(s),
   ]);
 }

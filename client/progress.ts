@@ -10,7 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { hostWorkflowId } from '../lib/profile.js';
 import { isFinalState, type WorkflowStatus } from '../lib/workflow-api.js';
 import { describeError } from '../workflows/describe.js';
-import { installProgress, type LiveStatus, type PendingActivity } from './progress-format.js';
+import { healthProgress, installProgress, type LiveStatus, type PendingActivity } from './progress-format.js';
 import { redactSecrets } from './progress-redact.js';
 
 type RawPending = temporal.api.workflow.v1.IPendingActivityInfo;
@@ -42,6 +42,9 @@ export async function pendingActivity(converter: LoadedDataConverter, p: RawPend
     if (v) a[k as keyof typeof times] = v;
   }
   if (progress) a.progress = progress;
+  const health = healthProgress(details);
+  // Check names come from the profile; a command's default name is its text.
+  if (health) a.health = { round: health.round, failing: health.failing.map(redactSecrets) };
   return a;
 }
 

@@ -47,3 +47,16 @@ test('a first attempt without a failure or details: no lastError, no progress; n
   const a = await pendingActivity(loadDataConverter(), { activityType: { name: 'awaitComeback' }, state: 2 as never, attempt: 1, maximumAttempts: 0 });
   expect(a).toEqual({ activity: 'awaitComeback', state: 'started', attempt: 1, maximumAttempts: null });
 });
+
+test("the health checks' heartbeat: their round and failing checks, a check's text redacted", async () => {
+  const converter = loadDataConverter();
+  const details = await encodeToPayload(converter, { round: 3, failing: ['ssh', 'command curl -fsS https://ops:pa55-word-123@127.0.0.1/health'] });
+  const a = await pendingActivity(converter, { activityType: { name: 'checkHealth' }, state: 2 as never, attempt: 1, maximumAttempts: 3, heartbeatDetails: { payloads: [details] } });
+  expect(a).toEqual({
+    activity: 'checkHealth',
+    state: 'started',
+    attempt: 1,
+    maximumAttempts: 3,
+    health: { round: 3, failing: ['ssh', 'command curl -fsS https://[redacted]@127.0.0.1/health'] },
+  });
+});

@@ -2,7 +2,7 @@
 // their last error and deadline, install progress with rate and ETA, and the redaction of what a
 // retried attempt's failure might echo (client/progress-redact.ts); campaign counts.
 import { describe, expect, test } from 'vitest';
-import { formatBytes, formatLive, formatLiveStatus, installProgress, liveKey, type LiveStatus, type PendingActivity } from '../../client/progress-format.js';
+import { formatBytes, formatLive, formatLiveStatus, healthProgress, installProgress, liveKey, type LiveStatus, type PendingActivity } from '../../client/progress-format.js';
 import { redactSecrets } from '../../client/progress-redact.js';
 import { formatCampaignCounts } from '../../lib/format-campaign.js';
 import type { HostRecord } from '../../lib/campaign-api.js';
@@ -85,6 +85,24 @@ describe('formatLive', () => {
     const quiet: PendingActivity = { activity: 'carryConfig', state: 'started', attempt: 1, maximumAttempts: 3 };
     const s = status({ phase: 'installRelease', timeline: [{ phase: 'installRelease', startedAt: '2026-12-02T14:39:00.000Z' }], activities: [install, quiet] });
     expect(formatLive(s, NOW)).toEqual(['installRelease: streaming the release: 256.0 MiB of 1.0 GiB (25%), 64.0 MiB/s, ETA 12.0s']);
+  });
+
+  test('the health checks on a first attempt: their round and what fails in it (an unreachable sshd too)', () => {
+    const health = (failing: string[], round = 4): PendingActivity => ({
+      activity: 'checkHealth',
+      state: 'started',
+      attempt: 1,
+      maximumAttempts: 3,
+      health: healthProgress({ round, failing })!,
+    });
+    const s = (a: PendingActivity) => status({ phase: 'checkHealth', timeline: [{ phase: 'checkHealth', startedAt: '2026-12-02T14:39:00.000Z' }], activities: [a] });
+    expect(formatLive(s(health(['ssh'])), NOW)).toEqual(['checkHealth: round 4, failing: ssh']);
+    expect(formatLive(s(health(['system booted', 'unit nginx.service'])), NOW)).toEqual(['checkHealth: round 4, failing: system booted, unit nginx.service']);
+    expect(formatLive(s(health([], 1)), NOW)).toEqual(['checkHealth: round 1, all passing']);
+    expect(liveKey(s(health(['ssh'], 5)))).not.toBe(liveKey(s(health(['ssh'], 4))));
+    for (const other of [{ round: 0, failing: [] }, { round: 2 }, { round: 2, failing: [3] }, { probes: 4 }, { phase: 'stream', sent: 1, total: 2 }, null]) {
+      expect(healthProgress(other)).toBeUndefined();
+    }
   });
 
   test('formatLiveStatus adds the live lines under "now:" while running, none once ended', () => {
