@@ -21,15 +21,30 @@ export function imageDigester(): { update(chunk: Buffer): void; digests(): Image
   };
 }
 
-/** Both digests of a file, and its size, in one read. */
-export async function hashFile(file: string, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<ImageDigests & { bytes: number }> {
-  const d = imageDigester();
+type ReadOptions = { signal?: AbortSignal; onBytes?: (n: number) => void };
+
+/** Feeds a file's chunks to `update`; returns its size. */
+async function readInto(file: string, update: (chunk: Buffer) => void, opts: ReadOptions): Promise<number> {
   let bytes = 0;
   const input = createReadStream(file, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
   for await (const c of input as AsyncIterable<Buffer>) {
-    d.update(c);
+    update(c);
     bytes += c.length;
     opts.onBytes?.(c.length);
   }
+  return bytes;
+}
+
+/** Both digests of a file, and its size, in one read. */
+export async function hashFile(file: string, opts: ReadOptions = {}): Promise<ImageDigests & { bytes: number }> {
+  const d = imageDigester();
+  const bytes = await readInto(file, d.update, opts);
   return { ...d.digests(), bytes };
+}
+
+/** A file's sha256 and size alone, as a release manifest records them. */
+export async function sha256File(file: string, opts: ReadOptions = {}): Promise<{ sha256: string; bytes: number }> {
+  const h = createHash('sha256');
+  const bytes = await readInto(file, (c) => h.update(c), opts);
+  return { sha256: h.digest('hex'), bytes };
 }

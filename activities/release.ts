@@ -108,7 +108,7 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
         }),
       );
     } else {
-      streamed = await streamImage(h, profile, image!, r.format, SPARE_MNT, lock);
+      streamed = await streamImage(h, profile, r, image!, SPARE_MNT, lock);
     }
     await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
   }
@@ -119,12 +119,10 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
  * Sends the verified image to the host's receiving script into `target`, over a bulk SSH
  * connection or, with release.pull, over the connection the host opens; returns its size.
  */
-async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage, format: ImageRelease['format'], target: string, lock: string): Promise<number> {
+async function streamImage(h: SshHost, profile: Profile, release: ImageRelease, verified: VerifiedImage, target: string, lock: string): Promise<number> {
   let sent = 0;
   const source = () => verifiedStream(verified, (n) => (sent += n));
-  // Only image releases are streamed.
-  const release = profile.release as ImageRelease;
-  const pull = release.pull;
+  const { pull, format } = release;
   // startedAt and at (this clock) let `status` tell the rate and the time left.
   const startedAt = Date.now();
   const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now() });
@@ -146,7 +144,8 @@ async function streamImage(h: SshHost, profile: Profile, verified: VerifiedImage
  * spare device unless it already holds this release; null when it did (nothing streamed).
  */
 async function installExt4Image(h: SshHost, profile: Profile, facts: HostFacts, image: VerifiedImage, id: string, lock: string): Promise<number | null> {
-  const manifest = await verifyManifest(profile.release as ImageRelease, image);
+  const release = profile.release as ImageRelease;
+  const manifest = await verifyManifest(release, image);
   checkSlotFits(manifest, facts.spare);
   await sh(h, 'mkdir -p "$1"', [RUN_DIR]);
   const before = await beforeImageWrite(h, facts, manifest, id, MARKER, lock);
@@ -154,7 +153,7 @@ async function installExt4Image(h: SshHost, profile: Profile, facts: HostFacts, 
     await mountSlot(h, facts.spare, SPARE_MNT);
     return null;
   }
-  const streamed = await streamImage(h, profile, image, 'ext4-image', facts.spare.device, lock);
+  const streamed = await streamImage(h, profile, release, image, facts.spare.device, lock);
   await afterImageWrite(h, facts, before.uuid, lock);
   await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
   await forgetImageUuid(h);

@@ -8,7 +8,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { hashFile } from '../activities/image-digests.js';
+import { sha256File } from '../activities/image-digests.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
 import { formatZodIssues } from '../lib/profile.js';
@@ -75,14 +75,14 @@ export async function buildReleaseImage(input: ReleaseBuildOptions, log: (line: 
     await makeFilesystem(root, raw, log);
     const imageBytes = await shrink(raw, log);
     log(`hashing the ${imageBytes} byte image`);
-    const rawSha256 = (await hashFile(raw)).sha256;
+    const rawSha256 = (await sha256File(raw)).sha256;
 
     const imageName = `${o.name}.ext4.zst`;
     const compressed = join(work, imageName);
     log(`compressing with zstd -${o.level} in ${FRAME_BYTES >> 20} MiB frames`);
     await compressFrames(raw, compressed, o.level);
     await rm(raw);
-    const { sha256, bytes: compressedBytes } = await hashFile(compressed);
+    const { sha256, bytes: compressedBytes } = await sha256File(compressed);
 
     const manifest = releaseManifestSchema.parse({
       format: 'ext4-image',

@@ -42,9 +42,11 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
     `  1. format ${f.spare.device}: mkfs.ext4 -L ${spareFsLabel(f.spare)}${f.spare.uuid ? ` -U ${f.spare.uuid}` : ''} (erases slot ${f.spare.name})`,
     r.source === 'debootstrap'
       ? `  2. install Debian ${r.suite} from ${r.mirror} with debootstrap on the host${r.packages.length ? ` (+ ${r.packages.join(', ')})` : ''}`
-      : r.format === 'ext4-image'
-        ? `  2. stream ${r.url} (ext4-image${r.sha256 ? `, sha256 ${r.sha256.slice(0, 12)}…` : ''}) ${r.pull ? pullSummary(r.pull) : 'over SSH'} and write it to ${f.spare.device} with dd, the host checking the digest of what it received; then e2fsck, UUID and label of slot ${f.spare.name}, resize2fs to the slot`
-        : `  2. stream ${r.url} (${r.format}${r.sha256 ? `, sha256 ${r.sha256.slice(0, 12)}…` : ''}) ${r.pull ? pullSummary(r.pull) : 'over SSH'} and unpack onto slot ${f.spare.name}, the host checking the digest of what it received`,
+      : `  2. stream ${r.url} (${r.format}${r.sha256 ? `, sha256 ${r.sha256.slice(0, 12)}…` : ''}) ${r.pull ? pullSummary(r.pull) : 'over SSH'} and ${
+          r.format === 'ext4-image'
+            ? `write it to ${f.spare.device} with dd, the host checking the digest of what it received; then e2fsck, UUID and label of slot ${f.spare.name}, resize2fs to the slot`
+            : `unpack onto slot ${f.spare.name}, the host checking the digest of what it received`
+        }`,
     ...(extras.release ? [`     ${describeReleaseCheck(extras.release)}`] : []),
     '  3. carry configuration to the new slot:',
     ...listed.map((p) => `       ${present.has(p) ? 'copy ' : 'skip '} ${p}${present.has(p) ? '' : ' (absent)'}`),
