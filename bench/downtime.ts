@@ -197,7 +197,7 @@ function streamRows(stream: Stream, vcpus = 1): [string, string, string][] {
   const img = stream.ext4Image;
   if (img) {
     rows.push(
-      ['  image: zstd -d alone / sha256 alone (local)', `${img.parts.localDecompressS} / ${img.parts.localHashS} s`, ''],
+      ['  image: zstd -d / b2sum / sha256sum alone (local)', `${img.parts.localDecompressS} / ${img.parts.localHashS} / ${img.parts.localSha256S} s`, ''],
       ['  image: stream without the host digest', `${img.parts.streamNoHashS} s`, ''],
       ['  image: raw + write + digest, one after another', `${img.serialSumS} s`, `stream ÷ that ${img.streamToSerialSum} (1 = no overlap)`],
       [`ext4 image pulled by the host, release.pull (${vcpus} vCPU)`, `${img.pull.pullStreamS} s`, `ratio ${img.pull.pullStreamRatio} (goal ≤ 1.1)`],
