@@ -71,7 +71,7 @@ function withFacts<T>(p: Profile, f: HostFacts, fn: (h: SshHost, f: HostFacts) =
 export function createActivities(deps: ActivityDeps = { powerDriverFor }): HostActivities {
   const acts: HostActivities = {
     inspectHost: (p) => onHost(p, (h) => inspectFacts(h, p)),
-    prepareSpare: (p, f) => withFacts(p, f, (h, f) => formatSpare(h, f)),
+    prepareSpare: (p, f) => withFacts(p, f, (h, f) => formatSpare(h, p, f)),
     installRelease: (p, f) => withFacts(p, f, (h, f) => installRelease(h, p, f)),
     carryConfig: (p, f) => withFacts(p, f, (h, f) => carryConfig(h, p, f)),
     carryBack: (p, f) => withFacts(p, f, (h, f) => carryBack(h, p, f)),

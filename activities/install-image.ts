@@ -4,6 +4,7 @@
 // the tar path mounts it, so carry, fstab and GRUB find the slot they expect.
 import type { HostFacts } from '../lib/contract.js';
 import { spareFsLabel } from '../lib/blockdev.js';
+import { lowerPriority, type InstallPriority } from '../lib/host-priority.js';
 import { BUILD_LABEL, type ReleaseManifest } from '../lib/release-manifest.js';
 import { mountSlot, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
 import { withHeartbeats } from './progress.js';
@@ -75,8 +76,8 @@ export async function beforeImageWrite(h: SshHost, facts: HostFacts, manifest: R
 }
 
 /** After the image was written and its digest checked: fsck, the slot's UUID and label, grown to the slot, mounted at SPARE_MNT. */
-export async function afterImageWrite(h: SshHost, facts: HostFacts, uuid: string, lock: string): Promise<void> {
-  await withHeartbeats(() => ({ phase: 'fsck+resize' }), sh(h, AFTER_WRITE, [facts.spare.device, uuid, spareFsLabel(facts.spare), lock], { timeoutMs: 3700_000 }));
+export async function afterImageWrite(h: SshHost, facts: HostFacts, uuid: string, lock: string, priority: InstallPriority): Promise<void> {
+  await withHeartbeats(() => ({ phase: 'fsck+resize' }), sh(h, `${lowerPriority(priority)}\n${AFTER_WRITE}`, [facts.spare.device, uuid, spareFsLabel(facts.spare), lock], { timeoutMs: 3700_000 }));
   await mountSlot(h, facts.spare, SPARE_MNT);
 }
 

@@ -2,6 +2,7 @@
 // writes it and hashes what arrived: as its stdin over a bulk SSH connection, or pulled by the
 // host over plain TCP from a listener on the controller (release.pull: ./release-pull.ts).
 import type { Readable } from 'node:stream';
+import { lowerPriority, type InstallPriority } from '../lib/host-priority.js';
 import type { ImageRelease, Profile } from '../lib/profile.js';
 import type { ImageDigests } from './image-digests.js';
 import { sh } from './host-io.js';
@@ -101,16 +102,17 @@ export class HostDigestMismatchError extends Error {
 /** How an image release reaches the host: pulled by it (release.pull), else over SSH. */
 export const deliveryOf = (release: ImageRelease): 'ssh' | 'pull' => (release.pull ? 'pull' : 'ssh');
 
-/** The receiving script under the install's lock; args: receiveArgs, then the lock. */
-const receive = (format: ImageRelease['format']) => `set -eu\nexec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
+/** The receiving script at the install's priority, under its lock; args: receiveArgs, then the lock. */
+const receive = (format: ImageRelease['format'], priority: InstallPriority) =>
+  `set -eu\n${lowerPriority(priority)}\nexec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
 const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
 
 /**
  * Streams `stdin` (the verified image) to the host, which unpacks it into `root` under `lock`
  * and checks its digest of what it received against `digests`.
  */
-export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string): Promise<void> {
-  await bulk.script(receive(format), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
+export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string, priority: InstallPriority): Promise<void> {
+  await bulk.script(receive(format, priority), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
     throw asDigestMismatch(e, digests);
   });
 }
@@ -119,8 +121,17 @@ export async function receiveImage(bulk: SshHost, stdin: Readable, format: Image
  * The same receiving script, run over the control connection `h`, reading `source()` from a
  * connection the host opens to the controller (release.pull) instead of from SSH.
  */
-export async function receivePulledImage(h: SshHost, pull: PullConfig, source: () => Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string): Promise<void> {
-  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
+export async function receivePulledImage(
+  h: SshHost,
+  pull: PullConfig,
+  source: () => Readable,
+  format: ImageRelease['format'],
+  digests: ImageDigests,
+  root: string,
+  lock: string,
+  priority: InstallPriority,
+): Promise<void> {
+  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format, priority), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
   if (received.status === 'fulfilled') {
     if (sent.status === 'rejected') throw sent.reason;
     return;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { HostFacts, InstallResult } from '../lib/contract.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
+import { lowerPriority } from '../lib/host-priority.js';
 import type { ImageRelease, Profile, ReleaseConfig } from '../lib/profile.js';
 import { listBoot, mountSlot, readFile, RUN_DIR, sh, SPARE_MNT } from './host-io.js';
 import { cancellationSignal, heartbeat, withHeartbeats } from './progress.js';
@@ -16,6 +17,7 @@ import { verifiedStream, verifyImage, type VerifiedImage } from './release-image
 import { checkSlotFits, verifyManifest } from './image-manifest.js';
 import { afterImageWrite, beforeImageWrite, forgetImageUuid } from './install-image.js';
 import { connectForBulk, deliveryOf, receiveImage, receivePulledImage } from './receive-image.js';
+import { paced } from './paced-stream.js';
 import type { SshHost } from './ssh.js';
 
 const MARKER = '.ab-upgrade-release';
@@ -93,7 +95,7 @@ chroot "$root" apt-get clean
 async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, image: VerifiedImage | null, id: string, lock: string): Promise<number | null> {
   const r = profile.release;
   await mountSlot(h, facts.spare, SPARE_MNT);
-  const state = (await sh(h, EMPTY_SPARE, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
+  const state = (await sh(h, `${lowerPriority(profile.install)}\n${EMPTY_SPARE}`, [SPARE_MNT, id, MARKER, lock], { timeoutMs: 3700_000 })).trim();
   let streamed: number | null = null;
   if (state !== 'complete') {
     if (r.source === 'debootstrap') {
@@ -101,7 +103,7 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
       let lines = 0;
       await withHeartbeats(
         () => ({ phase: 'debootstrap', lines }),
-        h.script(`set -eu\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
+        h.script(`set -eu\n${lowerPriority(profile.install)}\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
           timeoutMs: 3 * 3600_000,
           signal: cancellationSignal(),
           onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
@@ -121,18 +123,22 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
  */
 async function streamImage(h: SshHost, profile: Profile, release: ImageRelease, verified: VerifiedImage, target: string, lock: string): Promise<number> {
   let sent = 0;
-  const source = () => verifiedStream(verified, (n) => (sent += n));
+  const { maxRate } = profile.install;
+  const source = () => {
+    const stream = verifiedStream(verified, (n) => (sent += n));
+    return maxRate ? paced(stream, maxRate) : stream;
+  };
   const { pull, format } = release;
   // startedAt and at (this clock) let `status` tell the rate and the time left.
   const startedAt = Date.now();
   const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now() });
   if (pull) {
-    await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified, target, lock));
+    await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified, target, lock, profile.install));
     return verified.bytes;
   }
   const bulk = await connectForBulk(h, profile);
   try {
-    await withHeartbeats(progress, receiveImage(bulk, source(), format, verified, target, lock));
+    await withHeartbeats(progress, receiveImage(bulk, source(), format, verified, target, lock, profile.install));
   } finally {
     bulk.close();
   }
@@ -154,7 +160,7 @@ async function installExt4Image(h: SshHost, profile: Profile, facts: HostFacts, 
     return null;
   }
   const streamed = await streamImage(h, profile, release, image, facts.spare.device, lock);
-  await afterImageWrite(h, facts, before.uuid, lock);
+  await afterImageWrite(h, facts, before.uuid, lock, profile.install);
   await sh(h, 'sync -f "$1/."; printf %s "$2" > "$1/$3"', [SPARE_MNT, id, MARKER]);
   await forgetImageUuid(h);
   return streamed;

@@ -2,7 +2,9 @@
 // the same shell, so a spare that became active or got mounted since inspect is never touched.
 import type { HostFacts } from '../lib/contract.js';
 import { spareFsLabel } from '../lib/blockdev.js';
+import { lowerPriority } from '../lib/host-priority.js';
 import { OVERWRITABLE_FS } from '../lib/layout.js';
+import type { Profile } from '../lib/profile.js';
 import { OTHER_MNT, RUN_DIR, sh, unmount, SPARE_MNT } from './host-io.js';
 import type { SshHost } from './ssh.js';
 
@@ -37,10 +39,10 @@ export function formatSpareArgs(spare: HostFacts['spare']): [device: string, lab
   return [spare.device, spareFsLabel(spare), 'ext4', spare.uuid ?? '', spare.partuuid ?? ''];
 }
 
-export async function formatSpare(h: SshHost, facts: HostFacts): Promise<void> {
+export async function formatSpare(h: SshHost, profile: Profile, facts: HostFacts): Promise<void> {
   // Leftovers of an earlier attempt (our own mounts under /run/ab-upgrade) are released first.
   await unmount(h, SPARE_MNT);
   await unmount(h, OTHER_MNT);
   await sh(h, 'mkdir -p "$1"', [RUN_DIR]);
-  await sh(h, FORMAT_SPARE, formatSpareArgs(facts.spare), { timeoutMs: 600_000 });
+  await sh(h, `${lowerPriority(profile.install)}\n${FORMAT_SPARE}`, formatSpareArgs(facts.spare), { timeoutMs: 600_000 });
 }

@@ -8,13 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AFTER_WRITE } from '../activities/install-image.js';
 import { hashFile } from '../activities/image-digests.js';
-import { connectForBulk, receiveArgs, receivePulledImage, receiveScript, UNPACK } from '../activities/receive-image.js';
+import { connectForBulk, receiveImage, receivePulledImage, UNPACK } from '../activities/receive-image.js';
 import { runPulled, type PullConfig } from '../activities/release-pull.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
+import type { InstallPriority } from '../lib/host-priority.js';
 import type { Profile } from '../lib/profile.js';
 import { LAB_PULL, labProfile, type LabArtifact, type LabImage } from '../lab/session.js';
 import { startVm, type VmHandle } from '../lab/vm.js';
 import { median, patiently, round } from './downtime-restarts.js';
+
+/** The install lock the receiving script takes (the benchmark's own). */
+const LOCK = '/run/ab-bench.lock';
 
 /**
  * The same image bytes three ways, into the spare slot (keeping its label; the next upgrade
@@ -42,7 +46,7 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
       await fresh();
       // The product's own receiving script (unpack, and the host's digest of what it received),
       // fed over SSH as the install does; and its unpack command alone from a local file.
-      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('tar.zst')}`, receiveArgs(`${mnt}/root`, digests), { stdin: createReadStream(image), timeoutMs: 600_000 }));
+      const streamS = await timed(() => receiveImage(h, createReadStream(image), 'tar.zst', digests, `${mnt}/root`, LOCK, profile.install));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
       await fresh();
@@ -50,7 +54,7 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
     }
     await h.script('set -eu; cd /; umount "$1"', [mnt]);
     const tar = summary(runs);
-    return { ...tar, ext4Image: ext4 ? { ...(await imageStreamFigures(h, ext4, spareDevice, reps)), bytes: statSync(ext4.path).size } : null, bytes: statSync(image).size };
+    return { ...tar, ext4Image: ext4 ? { ...(await imageStreamFigures(h, profile.install, ext4, spareDevice, reps)), bytes: statSync(ext4.path).size } : null, bytes: statSync(image).size };
   } finally {
     h.close();
   }
@@ -79,7 +83,7 @@ function summary(runs: Run[]) {
  * UUID and growth that follow the write in the install (not part of the stream). The spare gets
  * its label and UUID back afterwards, so the next upgrade finds it.
  */
-async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: string, reps: number) {
+async function imageStreamFigures(h: SshHost, install: InstallPriority, ext4: LabArtifact, spareDevice: string, reps: number) {
   const local = '/var/tmp/ab-bench.ext4.zst';
   const timed = async (f: () => Promise<unknown>) => {
     const t = Date.now();
@@ -96,8 +100,8 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
     for (let i = 0; i < reps; i++) {
       const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
-      const streamS = await timed(() => h.script(`set -eu\n${receiveScript('ext4-image')}`, receiveArgs(spareDevice, digests), { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
-      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', '/run/ab-bench.lock'], { timeoutMs: 600_000 }));
+      const streamS = await timed(() => receiveImage(h, createReadStream(ext4.path), 'ext4-image', digests, spareDevice, LOCK, install));
+      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', LOCK], { timeoutMs: 600_000 }));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
       await fresh();
@@ -112,7 +116,7 @@ async function imageStreamFigures(h: SshHost, ext4: LabArtifact, spareDevice: st
       await fresh();
       const rawPullS = await timed(() => pullInto(h, LAB_PULL, ext4.path, 'cat > /dev/null'));
       await fresh();
-      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', digests, spareDevice, '/run/ab-bench.lock'));
+      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', digests, spareDevice, LOCK, install));
       await fresh();
       const pullNoHashS = await timed(() => pullInto(h, LAB_PULL, ext4.path, UNPACK['ext4-image'], [spareDevice]));
       await fresh();

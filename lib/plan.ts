@@ -8,7 +8,7 @@ import { slotCmdline, slotEntryId } from './grub.js';
 import type { LayoutAssessment } from './layout.js';
 import { renderPreflight } from './preflight.js';
 import type { Profile } from './profile.js';
-import { pullSummary } from './profile-summary.js';
+import { installSummary, pullSummary } from './profile-summary.js';
 import { describeReleaseCheck, type ReleaseCheck } from './signature.js';
 
 const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
@@ -48,6 +48,7 @@ export function renderPlan(profile: Profile, a: LayoutAssessment, present: Set<s
             : `unpack onto slot ${f.spare.name}, the host checking the digest of what it received`
         }`,
     ...(extras.release ? [`     ${describeReleaseCheck(extras.release)}`] : []),
+    `     steps 1 and 2 on the host at ${installSummary(profile.install, r)}`,
     '  3. carry configuration to the new slot:',
     ...listed.map((p) => `       ${present.has(p) ? 'copy ' : 'skip '} ${p}${present.has(p) ? '' : ' (absent)'}`),
     // found on the host, so present; carryList drops the excluded ones

@@ -5,10 +5,11 @@
 import { z } from 'zod';
 import { durationBoundsProblem, parseDurationMs } from './duration.js';
 import { GRUB_SAFE_CHARS, isGrubSafe } from './grub.js';
+import { parseRate, rateBoundsProblem } from './rate.js';
 import { MINISIGN_PUBLIC_KEY } from './signature.js';
 
 /** The top-level fields of a profile (to tell a profile with mistakes from some other file). */
-export const PROFILE_FIELDS = ['name', 'host', 'port', 'user', 'auth', 'hostKey', 'become', 'slots', 'data', 'release', 'carry', 'health', 'timings', 'reboot', 'power', 'kernelArgs'] as const;
+export const PROFILE_FIELDS = ['name', 'host', 'port', 'user', 'auth', 'hostKey', 'become', 'slots', 'data', 'release', 'carry', 'health', 'timings', 'reboot', 'power', 'kernelArgs', 'install'] as const;
 type ProfileField = (typeof PROFILE_FIELDS)[number];
 
 /** A human duration ("90s", "5m", seconds as a number) → milliseconds, with a default. */
@@ -32,6 +33,23 @@ export const duration = (fallback: string) =>
       }
       return ms;
     });
+
+/** A transfer rate ("50MB/s", "200Mbit/s", bytes per second as a number) → bytes per second. */
+const rate = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const quoted = JSON.stringify(String(v));
+    const bps = parseRate(v);
+    if (bps === null) {
+      ctx.addIssue({ code: 'custom', message: `${quoted} is not a rate (use e.g. 50MB/s, 200Mbit/s, or bytes per second as a number)` });
+      return z.NEVER;
+    }
+    const bounds = rateBoundsProblem(bps);
+    if (bounds) {
+      ctx.addIssue({ code: 'custom', message: `${quoted} ${bounds}` });
+      return z.NEVER;
+    }
+    return bps;
+  });
 
 /**
  * Refuses credentials in a URL (https://user:pw@host/): the profile travels in workflow histories
@@ -349,6 +367,18 @@ export function buildProfileSchemas() {
       /** Extra kernel command line for the new slot (e.g. console=ttyS0). */
       // The same check GRUB rendering applies (lib/grub.ts), so plan never accepts what addBootEntry refuses.
       kernelArgs: z.string().refine(isGrubSafe, `must be plain kernel parameters (${GRUB_SAFE_CHARS})`).default(''),
+      /** How hard the install may press on the host while it serves (lib/host-priority.ts). */
+      install: z
+        .object({
+          /** The nice value of the install's work on the host: 0 (as the services) to 19 (only spare CPU). */
+          nice: z.number().int().min(0).max(19).default(10),
+          /** Its I/O priority: low (best-effort, lowest level), idle (only an otherwise idle disk), normal. */
+          io: z.enum(['low', 'idle', 'normal']).default('low'),
+          /** A cap on the image's transfer from the controller to this host; none by default. */
+          maxRate: rate().optional(),
+        })
+        .strict()
+        .prefault({}),
     } satisfies Record<ProfileField, z.ZodType>)
     .strict();
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSpare } from '../../activities/slots.js';
 import type { HostFacts, SlotFacts } from '../../lib/contract.js';
-import { sshdSession } from '../helpers/sshd.js';
+import { sshdProfile, sshdSession } from '../helpers/sshd.js';
 
 const run = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' }).trim();
 const blkid = (dev: string, tag: string) => run('sh', '-c', 'blkid -p -s "$1" -o value "$2" || true', 'sh', tag, dev);
@@ -21,7 +21,7 @@ describe.skipIf(process.getuid?.() !== 0)('formatSpare on a loop device over a r
     name: 'b', device: dev, partuuid: blkid(dev, 'PART_ENTRY_UUID') || null, uuid: blkid(dev, 'UUID') || null,
     label: blkid(dev, 'LABEL') || null, fstype: blkid(dev, 'TYPE') || null, sizeBytes: 24 << 20, usedBytes: null,
   });
-  const format = (spare: SlotFacts) => formatSpare(session.h, { spare } as HostFacts);
+  const format = (spare: SlotFacts) => formatSpare(session.h, sshdProfile(session.sshd), { spare } as HostFacts);
 
   beforeAll(async () => {
     const img = join(session.tmp, 'disk.img');

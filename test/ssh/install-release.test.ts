@@ -132,6 +132,64 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     }
   });
 
+  /**
+   * Runs `install` while watching the host's processes (this machine's) every 50 ms for the
+   * unpacking tar: its nice value and I/O priority as the kernel reports them, and how long the
+   * install took.
+   */
+  async function watchedInstall(install: () => Promise<unknown>) {
+    const seen: Array<{ ni: string; io: string }> = [];
+    let done = false;
+    const started = Date.now();
+    const watching = (async () => {
+      while (!done) {
+        for (const line of run('ps', '-eo', 'pid=,ni=,args=').split('\n')) {
+          const m = /^\s*(\d+)\s+(-?\d+)\s+tar -xpf - .* -C (\S+)$/.exec(line);
+          if (m && m[3] === SPARE_MNT) seen.push({ ni: m[2]!, io: run('sh', '-c', 'ionice -p "$1" 2>/dev/null || true', 'sh', m[1]!) });
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      await install();
+    } finally {
+      done = true;
+      await watching;
+    }
+    return { seen, seconds: (Date.now() - started) / 1000 };
+  }
+
+  it('install.nice, install.io and install.maxRate: the host unpacks at that priority while the stream is held to the cap', { timeout: T }, async () => {
+    const rate = 128_000;
+    const p = sshdProfile(session.sshd, { release: { source: 'image', url: zst, signature: `${zst}.minisig`, publicKey: key.pub }, install: { nice: 13, io: 'idle', maxRate: '128kB/s' } });
+    const bytes = readFileSync(zst).length;
+    const { seen, seconds } = await watchedInstall(() => installRelease(session.h, p, facts));
+    expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
+    // The paced stream lets its last piece (50 ms' worth) go without waiting for it.
+    expect(seconds).toBeGreaterThanOrEqual((bytes - rate / 20) / rate);
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen.map((s) => `${s.ni} ${s.io}`))).toEqual(new Set(['13 idle']));
+  });
+
+  it('pulled by the host: the default priority (nice 10, best-effort at its lowest level) and the cap hold on that path too', { timeout: T }, async () => {
+    const rate = 256_000;
+    const listenPort = await freePort();
+    const wire = await startTcpProxy(listenPort);
+    try {
+      const pull = { listenAddress: '127.0.0.1', listenPort, connectAddress: '127.0.0.1', connectPort: wire.port };
+      const p = sshdProfile(session.sshd, { release: { source: 'image', url: zst, signature: `${zst}.minisig`, publicKey: key.pub, pull }, install: { maxRate: 256_000 } });
+      const bytes = readFileSync(zst).length;
+      const { seen, seconds } = await watchedInstall(() => installRelease(session.h, p, facts));
+      expect(wire.bytes()).toBe(bytes);
+      expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
+      expect(seconds).toBeGreaterThanOrEqual((bytes - rate / 20) / rate);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(new Set(seen.map((s) => `${s.ni} ${s.io}`))).toEqual(new Set(['10 best-effort: prio 7']));
+    } finally {
+      await wire.stop();
+    }
+  });
+
   it('bad signature (its signature line altered): refused before anything runs on the host', { timeout: T }, async () => {
     const f = copy('badsig.tar.zst');
     const lines = readFileSync(`${f}.minisig`, 'utf8').split('\n');
@@ -222,7 +280,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     writeFileSync(f, bytes);
     const root = join(session.tmp, 'swapped-root');
     mkdirSync(root);
-    const e = await receiveImage(session.h, verifiedStream(v), 'tar.zst', v, root, join(session.tmp, 'swapped.lock')).then(() => null, (x: Error) => x);
+    const e = await receiveImage(session.h, verifiedStream(v), 'tar.zst', v, root, join(session.tmp, 'swapped.lock'), { nice: 10, io: 'low' }).then(() => null, (x: Error) => x);
     expect(e).toBeInstanceOf(ReleaseChangedError);
     expect(e!.message).toMatch(new RegExp(`^release image ${f} changed after it was verified: the bytes read for the host have sha256 [0-9a-f]{64}, the verified ones ${v.sha256}`));
   });

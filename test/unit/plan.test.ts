@@ -143,6 +143,7 @@ describe('renderPlan: ok', () => {
       expect(step2(signed, { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: true, sha256: sha, bytes: 10, trustedComment: 'timestamp:1796197790\tfile:trixie.tar.zst\thashed' })).toEqual([
         '  2. stream /srv/images/trixie.tar.zst (tar.zst) over SSH and unpack onto slot b, the host checking the digest of what it received',
         `     signature: verified with minisign, key B9FC5AA62FD91C02 (trusted comment: timestamp:1796197790 file:trixie.tar.zst hashed); sha256 ${sha}`,
+        '     steps 1 and 2 on the host at nice 10, I/O best-effort at its lowest level, the image uncapped',
       ]);
     });
 
@@ -160,6 +161,12 @@ describe('renderPlan: ok', () => {
       expect(step2(profile(), { source: 'debootstrap' })[1]).toBe(
         '     authenticity: checked by debootstrap on the host against the Debian archive keyring (--force-check-gpg)',
       );
+    });
+
+    it('the install\'s priority on the host, and the image\'s cap (a debootstrap release has no image to cap)', () => {
+      const capped = profile({ release: { source: 'image', url: '/srv/images/trixie.tar.zst', sha256: sha, allowUnsigned: true }, install: { nice: 19, io: 'idle', maxRate: '200Mbit/s' } });
+      expect(step2(capped).at(-1)).toBe('     steps 1 and 2 on the host at nice 19, I/O only when the disk is idle, the image at most 25 MB/s');
+      expect(step2(profile({ install: { io: 'normal' } })).at(-1)).toBe('     steps 1 and 2 on the host at nice 10, I/O priority unchanged');
     });
   });
 

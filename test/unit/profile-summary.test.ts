@@ -20,3 +20,11 @@ describe('profileSummary: the release line', () => {
     expect(releaseLine({ ...image, pull: { listenAddress: '10.0.0.5', listenPort: 7070 } })).toBe('  release   image /srv/trixie.tar.zst (unsigned; pulled by the host from 10.0.0.5 port 7070)');
   });
 });
+
+describe('profileSummary: the install line', () => {
+  const installLine = (over: Record<string, unknown>) => profileSummary(minimalProfile(over)).find((l) => l.startsWith('  install'));
+  it('the default priority, and a cap on the image', () => {
+    expect(installLine({ release: image })).toBe('  install   nice 10, I/O best-effort at its lowest level, the image uncapped');
+    expect(installLine({ release: image, install: { nice: 15, maxRate: '50MB/s' } })).toBe('  install   nice 15, I/O best-effort at its lowest level, the image at most 50 MB/s');
+  });
+});

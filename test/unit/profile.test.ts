@@ -45,6 +45,7 @@ function goodProfile(): Record<string, unknown> {
     reboot: 'kexec',
     power: { driver: 'ipmi', address: '10.0.0.21', user: 'ADMIN', passwordFile: '/etc/ab-upgrade/ipmi-db1.pw' },
     kernelArgs: 'console=ttyS0,115200n8 net.ifnames=0',
+    install: { nice: 15, io: 'idle', maxRate: '40MB/s' },
   };
 }
 
@@ -112,6 +113,7 @@ describe('parseProfile: good profiles', () => {
       interface: 'lanplus',
     });
     expect(p.kernelArgs).toBe('console=ttyS0,115200n8 net.ifnames=0');
+    expect(p.install).toEqual({ nice: 15, io: 'idle', maxRate: 40_000_000 });
   });
 
   it('fills every default in a minimal profile', () => {
@@ -132,6 +134,7 @@ describe('parseProfile: good profiles', () => {
     expect(p.reboot).toBe('firmware');
     expect(p.power).toEqual({ driver: 'none' });
     expect(p.kernelArgs).toBe('');
+    expect(p.install).toEqual({ nice: 10, io: 'low' });
     expect(p.release).toEqual({
       source: 'debootstrap',
       suite: 'trixie',
@@ -158,6 +161,15 @@ describe('parseProfile: good profiles', () => {
     expect(p.timings.comebackDeadline).toBe(ms);
     // the other timings keep their defaults
     expect(p.timings.approvalTimeout).toBe(86_400_000);
+  });
+
+  it('takes install.maxRate in bytes or bits per second, or as a number of bytes per second', () => {
+    const maxRate = (v: unknown) => parseProfile({ ...minimalProfile(), install: { maxRate: v } }).install.maxRate;
+    expect(maxRate('50MB/s')).toBe(50_000_000);
+    expect(maxRate('200 Mbit/s')).toBe(25_000_000);
+    expect(maxRate('1.5GiB/s')).toBe(1_610_612_736);
+    expect(maxRate(125_000)).toBe(125_000);
+    expect(parseProfile({ ...minimalProfile(), install: { nice: 0, io: 'idle' } }).install).toEqual({ nice: 0, io: 'idle' });
   });
 
   it('defaults a health command timeout to 60 s', () => {
@@ -303,6 +315,15 @@ describe('parseProfile: bad profiles name the field', () => {
     ['a bad host', ['host'], 'db1;reboot', /^host: must be a hostname or an IP address/],
     ['an unknown become', ['become'], 'doas', /^become: /],
     ['an unknown reboot mode', ['reboot'], 'reset', /^reboot: /],
+    ['a nice value above 19', ['install', 'nice'], 20, /^install\.nice: /],
+    ['a negative nice value', ['install', 'nice'], -5, /^install\.nice: /],
+    ['a fractional nice value', ['install', 'nice'], 2.5, /^install\.nice: /],
+    ['an unknown I/O class', ['install', 'io'], 'realtime', /^install\.io: /],
+    ['a rate without a unit per second', ['install', 'maxRate'], '50MB', /^install\.maxRate: "50MB" is not a rate \(use e\.g\. 50MB\/s/],
+    ['a rate in an unknown unit', ['install', 'maxRate'], '5 furlongs/s', /^install\.maxRate: "5 furlongs\/s" is not a rate/],
+    ['a rate of zero', ['install', 'maxRate'], 0, /^install\.maxRate: "0" is not a rate/],
+    ['a rate below 64 kB/s', ['install', 'maxRate'], '10kB/s', /^install\.maxRate: "10kB\/s" must be at least 64kB\/s/],
+    ['an unknown install field', ['install'], { cpus: 1 }, /^install: .*"cpus"/],
   ];
 
   it.each(cases)('rejects %s', (_label, path, value, message) => {
