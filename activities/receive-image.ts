@@ -2,7 +2,7 @@
 // writes it and hashes what arrived: as its stdin over a bulk SSH connection, or pulled by the
 // host over plain TCP from a listener on the controller (release.pull: ./release-pull.ts).
 import type { Readable } from 'node:stream';
-import { lowerPriority, type InstallPriority } from '../lib/host-priority.js';
+import { lowerPriority, lowerSessionPriority, type InstallPriority } from '../lib/host-priority.js';
 import type { ImageRelease, Profile } from '../lib/profile.js';
 import type { ImageDigests } from './image-digests.js';
 import { sh } from './host-io.js';
@@ -102,9 +102,12 @@ export class HostDigestMismatchError extends Error {
 /** How an image release reaches the host: pulled by it (release.pull), else over SSH. */
 export const deliveryOf = (release: ImageRelease): 'ssh' | 'pull' => (release.pull ? 'pull' : 'ssh');
 
-/** The receiving script at the install's priority, under its lock; args: receiveArgs, then the lock. */
-const receive = (format: ImageRelease['format'], priority: InstallPriority) =>
-  `set -eu\n${lowerPriority(priority)}\nexec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
+/**
+ * The receiving script at the install's priority, under its lock; args: receiveArgs, then the
+ * lock. On the bulk SSH connection its sshd, which decrypts the image, takes the priority too.
+ */
+const receive = (format: ImageRelease['format'], priority: InstallPriority, via: ReturnType<typeof deliveryOf>) =>
+  `set -eu\n${lowerPriority(priority)}\n${via === 'ssh' ? `${lowerSessionPriority(priority)}\n` : ''}exec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
 const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
 
 /**
@@ -112,7 +115,7 @@ const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
  * and checks its digest of what it received against `digests`.
  */
 export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string, priority: InstallPriority): Promise<void> {
-  await bulk.script(receive(format, priority), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
+  await bulk.script(receive(format, priority, 'ssh'), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
     throw asDigestMismatch(e, digests);
   });
 }
@@ -131,7 +134,7 @@ export async function receivePulledImage(
   lock: string,
   priority: InstallPriority,
 ): Promise<void> {
-  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format, priority), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
+  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format, priority, 'pull'), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
   if (received.status === 'fulfilled') {
     if (sent.status === 'rejected') throw sent.reason;
     return;

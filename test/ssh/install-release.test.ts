@@ -132,20 +132,29 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     }
   });
 
+  // The nice value of a process's nearest sshd ancestor: the sshd serving its connection.
+  const SSHD_NICE = `pid=$1
+while [ "$pid" -gt 1 ]; do
+  case $(cat /proc/$pid/comm) in sshd|sshd-session) ps -o ni= -p "$pid" | tr -d ' '; exit ;; esac
+  pid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$pid/status)
+done`;
+
   /**
    * Runs `install` while watching the host's processes (this machine's) every 50 ms for the
-   * unpacking tar: its nice value and I/O priority as the kernel reports them, and how long the
-   * install took.
+   * unpacking tar: its nice value and I/O priority as the kernel reports them, the nice value of
+   * the sshd serving its connection, and how long the install took.
    */
   async function watchedInstall(install: () => Promise<unknown>) {
-    const seen: Array<{ ni: string; io: string }> = [];
+    const seen: Array<{ ni: string; io: string; sshd: string }> = [];
     let done = false;
     const started = Date.now();
     const watching = (async () => {
       while (!done) {
         for (const line of run('ps', '-eo', 'pid=,ni=,args=').split('\n')) {
           const m = /^\s*(\d+)\s+(-?\d+)\s+tar -xpf - .* -C (\S+)$/.exec(line);
-          if (m && m[3] === SPARE_MNT) seen.push({ ni: m[2]!, io: run('sh', '-c', 'ionice -p "$1" 2>/dev/null || true', 'sh', m[1]!) });
+          if (m && m[3] === SPARE_MNT) {
+            seen.push({ ni: m[2]!, io: run('sh', '-c', 'ionice -p "$1" 2>/dev/null || true', 'sh', m[1]!), sshd: run('sh', '-c', `${SSHD_NICE} 2>/dev/null || true`, 'sh', m[1]!) });
+          }
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -159,7 +168,7 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     return { seen, seconds: (Date.now() - started) / 1000 };
   }
 
-  it('install.nice, install.io and install.maxRate: the host unpacks at that priority while the stream is held to the cap', { timeout: T }, async () => {
+  it('install.nice, install.io and install.maxRate: the host unpacks at that priority, its sshd decrypts at that nice value, and the stream is held to the cap', { timeout: T }, async () => {
     const rate = 128_000;
     const p = sshdProfile(session.sshd, { release: { source: 'image', url: zst, signature: `${zst}.minisig`, publicKey: key.pub }, install: { nice: 13, io: 'idle', maxRate: '128kB/s' } });
     const bytes = readFileSync(zst).length;
@@ -168,7 +177,8 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
     // The paced stream lets its last piece (50 ms' worth) go without waiting for it.
     expect(seconds).toBeGreaterThanOrEqual((bytes - rate / 20) / rate);
     expect(seen.length).toBeGreaterThan(0);
-    expect(new Set(seen.map((s) => `${s.ni} ${s.io}`))).toEqual(new Set(['13 idle']));
+    // The bulk connection's sshd, which decrypts the image, runs at the same nice value.
+    expect(new Set(seen.map((s) => `${s.ni} ${s.io}, sshd ${s.sshd}`))).toEqual(new Set(['13 idle, sshd 13']));
   });
 
   it('pulled by the host: the default priority (nice 10, best-effort at its lowest level) and the cap hold on that path too', { timeout: T }, async () => {
@@ -184,7 +194,8 @@ describe.skipIf(process.getuid?.() !== 0)('installRelease of a signed image over
       expect(payloadOnSpare().equals(payloadBuilt('trixie'))).toBe(true);
       expect(seconds).toBeGreaterThanOrEqual((bytes - rate / 20) / rate);
       expect(seen.length).toBeGreaterThan(0);
-      expect(new Set(seen.map((s) => `${s.ni} ${s.io}`))).toEqual(new Set(['10 best-effort: prio 7']));
+      // The control connection's sshd keeps its priority: later phases run over it.
+      expect(new Set(seen.map((s) => `${s.ni} ${s.io}, sshd ${s.sshd}`))).toEqual(new Set(['10 best-effort: prio 7, sshd 0']));
     } finally {
       await wire.stop();
     }
