@@ -3,6 +3,7 @@
 // host over plain TCP from a listener on the controller (release.pull: ./release-pull.ts).
 import type { Readable } from 'node:stream';
 import { lowerPriority, lowerSessionPriority, type InstallPriority } from '../lib/host-priority.js';
+import { INSTALL_LIMIT_MS } from '../lib/contract.js';
 import type { ImageRelease, Profile } from '../lib/profile.js';
 import type { ImageDigests } from './image-digests.js';
 import { sh } from './host-io.js';
@@ -108,14 +109,13 @@ export const deliveryOf = (release: ImageRelease): 'ssh' | 'pull' => (release.pu
  */
 const receive = (format: ImageRelease['format'], priority: InstallPriority, via: ReturnType<typeof deliveryOf>) =>
   `set -eu\n${lowerPriority(priority)}\n${via === 'ssh' ? `${lowerSessionPriority(priority)}\n` : ''}exec 9>"$4"; flock -w 60 9\n${receiveScript(format)}`;
-const RECEIVE_TIMEOUT_MS = 3 * 3600_000;
 
 /**
  * Streams `stdin` (the verified image) to the host, which unpacks it into `root` under `lock`
  * and checks its digest of what it received against `digests`.
  */
 export async function receiveImage(bulk: SshHost, stdin: Readable, format: ImageRelease['format'], digests: ImageDigests, root: string, lock: string, priority: InstallPriority): Promise<void> {
-  await bulk.script(receive(format, priority, 'ssh'), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() }).catch((e) => {
+  await bulk.script(receive(format, priority, 'ssh'), [...receiveArgs(root, digests), lock], { stdin, timeoutMs: INSTALL_LIMIT_MS, signal: cancellationSignal() }).catch((e) => {
     throw asDigestMismatch(e, digests);
   });
 }
@@ -134,7 +134,7 @@ export async function receivePulledImage(
   lock: string,
   priority: InstallPriority,
 ): Promise<void> {
-  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format, priority, 'pull'), [...receiveArgs(root, digests), lock], { timeoutMs: RECEIVE_TIMEOUT_MS, signal: cancellationSignal() });
+  const { address, port, received, sent } = await runPulled(h, pull, source, receive(format, priority, 'pull'), [...receiveArgs(root, digests), lock], { timeoutMs: INSTALL_LIMIT_MS, signal: cancellationSignal() });
   if (received.status === 'fulfilled') {
     if (sent.status === 'rejected') throw sent.reason;
     return;

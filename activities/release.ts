@@ -6,7 +6,7 @@
 // retries: the slot is emptied first, and a marker written last says which release is complete
 // there.
 import { createHash } from 'node:crypto';
-import type { HostFacts, InstallResult } from '../lib/contract.js';
+import { INSTALL_LIMIT_MS, type HostFacts, type InstallResult } from '../lib/contract.js';
 import { newestKernel } from '../lib/grub.js';
 import { parseOsRelease } from '../lib/layout.js';
 import { lowerPriority } from '../lib/host-priority.js';
@@ -104,7 +104,7 @@ async function installIntoSpare(h: SshHost, profile: Profile, facts: HostFacts, 
       await withHeartbeats(
         () => ({ phase: 'debootstrap', lines }),
         h.script(`set -eu\n${lowerPriority(profile.install)}\n${DEBOOTSTRAP}`, [SPARE_MNT, r.suite, r.mirror, include, r.components.join(','), lock], {
-          timeoutMs: 3 * 3600_000,
+          timeoutMs: INSTALL_LIMIT_MS,
           signal: cancellationSignal(),
           onStdoutChunk: (c) => (lines += c.toString().split('\n').length - 1),
         }),

@@ -3,6 +3,9 @@
 // in production and against scripted fakes in the fast workflow tests.
 import type { CheckedProfile, Profile } from './profile.js';
 
+/** How long one attempt of phase 3 (installRelease) may take, the image's transfer included. */
+export const INSTALL_LIMIT_MS = 3 * 3600_000;
+
 export type SlotName = 'a' | 'b';
 export const otherSlot = (s: SlotName): SlotName => (s === 'a' ? 'b' : 'a');
 

@@ -2,11 +2,13 @@
 // or may go wrong (a warning), each with its fix, decided from read-only facts gathered in one
 // round trip (activities/preflight.ts). Nothing here touches the host.
 import { carryList, type LocalUnits } from './carry.js';
-import type { PreflightFinding, PreflightReport } from './contract.js';
+import { INSTALL_LIMIT_MS, type PreflightFinding, type PreflightReport } from './contract.js';
+import { formatDurationMs } from './duration.js';
 import { fstabDisposition, normalMountPoint, parseFstab, type FstabEntry } from './fstab.js';
 import { renderMenuEntry, slotCmdline } from './grub.js';
 import type { LayoutAssessment } from './layout.js';
 import type { Profile } from './profile.js';
+import { formatRate } from './rate.js';
 import type { ReleaseCheck } from './signature.js';
 
 /** Where a health-checked unit comes from on the running slot. */
@@ -181,6 +183,14 @@ export function preflight(i: PreflightInput): PreflightReport {
     inhibit(`the release image cannot be installed: ${check.problem}`, 'sign the image with the key release.publicKey names (minisign -S -s <key> -m <image>), or correct release.url, release.signature, release.publicKey or release.sha256');
   } else if (check?.source === 'image' && !check.signed) {
     warn('release image is not signed (allowUnsigned: true): only its sha256 is checked', 'sign it (minisign -S -s <key> -m <image>) and give release.signature and release.publicKey instead of allowUnsigned');
+  }
+  // (g) a cap under which the image cannot arrive within one install attempt
+  const { maxRate } = profile.install;
+  if (check?.source === 'image' && check.verified && maxRate && (check.bytes / maxRate) * 1000 > INSTALL_LIMIT_MS) {
+    inhibit(
+      `install.maxRate: at ${formatRate(maxRate)} the image (${Math.round(check.bytes / 1e6)} MB) takes ${formatDurationMs((check.bytes / maxRate) * 1000)} to send, longer than an install attempt may run (${formatDurationMs(INSTALL_LIMIT_MS)})`,
+      `raise install.maxRate to at least ${formatRate(Math.ceil((check.bytes / INSTALL_LIMIT_MS) * 1000 * 1.25))}, or remove it`,
+    );
   }
 
   return {

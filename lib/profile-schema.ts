@@ -12,44 +12,29 @@ import { MINISIGN_PUBLIC_KEY } from './signature.js';
 export const PROFILE_FIELDS = ['name', 'host', 'port', 'user', 'auth', 'hostKey', 'become', 'slots', 'data', 'release', 'carry', 'health', 'timings', 'reboot', 'power', 'kernelArgs', 'install'] as const;
 type ProfileField = (typeof PROFILE_FIELDS)[number];
 
+/**
+ * A quantity as operators write it, a string or a plain number, read by `parse` (null: not
+ * one; `notOne` then says how to write it) and held to `bounds` (a problem, or null).
+ */
+const written = (parse: (v: string | number) => number | null, bounds: (n: number) => string | null, notOne: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    // Quoted as JSON, and the two line separators JSON leaves as they are escaped too: a value
+    // with a line break stays on its problem's line.
+    const quoted = JSON.stringify(String(v)).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    const n = parse(v);
+    const problem = n === null ? notOne : bounds(n);
+    if (problem !== null) {
+      ctx.addIssue({ code: 'custom', message: `${quoted} ${problem}` });
+      return z.NEVER;
+    }
+    return n!;
+  });
+
 /** A human duration ("90s", "5m", seconds as a number) → milliseconds, with a default. */
-export const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => {
-      // Quoted as JSON, and the two line separators JSON leaves as they are escaped too: a value
-      // with a line break stays on its problem's line.
-      const quoted = JSON.stringify(String(v)).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-      const ms = parseDurationMs(v);
-      if (ms === null) {
-        ctx.addIssue({ code: 'custom', message: `${quoted} is not a duration (use e.g. 90s, 5m, 1h30m)` });
-        return z.NEVER;
-      }
-      const bounds = durationBoundsProblem(ms);
-      if (bounds) {
-        ctx.addIssue({ code: 'custom', message: `${quoted} ${bounds}` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+export const duration = (fallback: string) => written(parseDurationMs, durationBoundsProblem, 'is not a duration (use e.g. 90s, 5m, 1h30m)').prefault(fallback);
 
 /** A transfer rate ("50MB/s", "200Mbit/s", bytes per second as a number) → bytes per second. */
-const rate = () =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const quoted = JSON.stringify(String(v));
-    const bps = parseRate(v);
-    if (bps === null) {
-      ctx.addIssue({ code: 'custom', message: `${quoted} is not a rate (use e.g. 50MB/s, 200Mbit/s, or bytes per second as a number)` });
-      return z.NEVER;
-    }
-    const bounds = rateBoundsProblem(bps);
-    if (bounds) {
-      ctx.addIssue({ code: 'custom', message: `${quoted} ${bounds}` });
-      return z.NEVER;
-    }
-    return bps;
-  });
+const rate = () => written(parseRate, rateBoundsProblem, 'is not a rate (use e.g. 50MB/s, 200Mbit/s, or bytes per second as a number)');
 
 /**
  * Refuses credentials in a URL (https://user:pw@host/): the profile travels in workflow histories

@@ -4,7 +4,7 @@
 // Retry intervals are fixed (they are not part of the profile); timeouts that depend on the
 // host's timings are derived from it. Building the proxies issues no command.
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
-import { FailureTypes, type HostActivities } from '../lib/contract.js';
+import { FailureTypes, INSTALL_LIMIT_MS, type HostActivities } from '../lib/contract.js';
 import type { Profile } from '../lib/profile.js';
 import { UPGRADE_FAILED } from '../lib/workflow-api.js';
 
@@ -39,7 +39,7 @@ export function activitiesFor(profile: Profile) {
     /** debootstrap / image stream: long, heartbeats, idempotent (resumes from heartbeat details). */
     install: proxyActivities<HostActivities>(
       with_({
-        startToCloseTimeout: '3h',
+        startToCloseTimeout: INSTALL_LIMIT_MS,
         heartbeatTimeout: '30s',
         retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
       }),

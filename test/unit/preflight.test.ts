@@ -119,6 +119,14 @@ describe('preflight: the release check', () => {
     const unsigned = preflight(input({ release: { source: 'image', url: '/srv/i.tar', sha256: 'a'.repeat(64), allowUnsigned: true } }, { release: { ...verified, signed: false, keyId: null } }));
     expect(has(unsigned, 'warning', /^release image is not signed \(allowUnsigned: true\): only its sha256 is checked — fix: sign it/)).toBe(true);
   });
+
+  it('install.maxRate under which the image cannot arrive within one install attempt is an inhibitor naming the rate to give', () => {
+    const image = { source: 'image', signed: true, keyId: 'B9FC5AA62FD91C02', verified: true, sha256: 'a'.repeat(64), bytes: 1_200_000_000, trustedComment: null } as const;
+    const slow = preflight(input({ release: signed, install: { maxRate: '64kB/s' } }, { release: image }));
+    expect(has(slow, 'inhibitor', /^install\.maxRate: at 64 kB\/s the image \(1200 MB\) takes 5h12m to send, longer than an install attempt may run \(3h00m\) — fix: raise install\.maxRate to at least 139 kB\/s, or remove it$/)).toBe(true);
+    // 1.2 GB at 200 kB/s: 1h40m, within the limit.
+    expect(preflight(input({ release: signed, install: { maxRate: '200kB/s' } }, { release: image })).findings.filter((f) => /maxRate/.test(f.what))).toEqual([]);
+  });
 });
 
 describe('preflight: fstab', () => {
