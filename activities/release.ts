@@ -131,7 +131,7 @@ async function streamImage(h: SshHost, profile: Profile, release: ImageRelease, 
   const { pull, format } = release;
   // startedAt and at (this clock) let `status` tell the rate and the time left.
   const startedAt = Date.now();
-  const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now() });
+  const progress = () => ({ phase: 'stream', via: deliveryOf(release), sent, total: verified.bytes, startedAt, at: Date.now(), ...(maxRate ? { maxRate } : {}) });
   if (pull) {
     await withHeartbeats(progress, receivePulledImage(h, pull, source, format, verified, target, lock, profile.install));
     return verified.bytes;

@@ -19,6 +19,8 @@ export interface InstallProgress {
   bytesPerSecond?: number;
   /** At that rate, from the last heartbeat. */
   etaMs?: number;
+  /** install.maxRate, the cap the controller holds the stream to (stream only). */
+  maxBytesPerSecond?: number;
 }
 
 /** A pending activity of the workflow, as the server describes it. */
@@ -53,7 +55,7 @@ export type LiveStatus = WorkflowStatus & { activities?: PendingActivity[] };
 const count = z.number().finite().nonnegative();
 const epochMs = z.number().finite().positive();
 const DETAILS = z.discriminatedUnion('phase', [
-  z.object({ phase: z.literal('stream'), sent: count, total: count, startedAt: epochMs.optional(), at: epochMs.optional() }),
+  z.object({ phase: z.literal('stream'), sent: count, total: count, startedAt: epochMs.optional(), at: epochMs.optional(), maxRate: z.number().finite().positive().optional() }),
   z.object({ phase: z.literal('verify'), read: count }),
   z.object({ phase: z.literal('debootstrap'), lines: count }),
 ]);
@@ -65,7 +67,7 @@ export function installProgress(details: unknown): InstallProgress | undefined {
   const d = r.data;
   if (d.phase === 'verify') return { phase: 'verify', done: d.read, unit: 'bytes' };
   if (d.phase === 'debootstrap') return { phase: 'debootstrap', done: d.lines, unit: 'lines' };
-  const p: InstallProgress = { phase: 'stream', done: d.sent, unit: 'bytes', total: d.total };
+  const p: InstallProgress = { phase: 'stream', done: d.sent, unit: 'bytes', total: d.total, ...(d.maxRate !== undefined ? { maxBytesPerSecond: d.maxRate } : {}) };
   if (d.startedAt !== undefined && d.at !== undefined && d.at > d.startedAt && d.sent > 0) {
     p.bytesPerSecond = d.sent / ((d.at - d.startedAt) / 1000);
     p.etaMs = (Math.max(0, d.total - d.sent) / p.bytesPerSecond) * 1000;
@@ -93,7 +95,8 @@ function formatProgress(p: InstallProgress): string {
   if (p.phase === 'debootstrap') return `debootstrap: ${p.done} lines of output`;
   if (p.phase === 'verify') return `verifying the image: ${formatBytes(p.done)} read`;
   const pct = p.total ? ` (${Math.floor((100 * p.done) / p.total)}%)` : '';
-  const rate = p.bytesPerSecond !== undefined ? `, ${formatBytes(p.bytesPerSecond)}/s` : '';
+  const cap = p.maxBytesPerSecond !== undefined ? `capped at ${formatBytes(p.maxBytesPerSecond)}/s` : '';
+  const rate = p.bytesPerSecond !== undefined ? `, ${formatBytes(p.bytesPerSecond)}/s${cap && ` (${cap})`}` : cap && `, ${cap}`;
   const eta = p.etaMs !== undefined ? `, ETA ${formatDurationMs(p.etaMs)}` : '';
   return `streaming the release: ${formatBytes(p.done)} of ${formatBytes(p.total ?? 0)}${pct}${rate}${eta}`;
 }

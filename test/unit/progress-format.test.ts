@@ -87,6 +87,18 @@ describe('formatLive', () => {
     expect(formatLive(s, NOW)).toEqual(['installRelease: streaming the release: 256.0 MiB of 1.0 GiB (25%), 64.0 MiB/s, ETA 12.0s']);
   });
 
+  test('a stream held to install.maxRate: the cap beside the rate, or alone before a rate is known', () => {
+    const capped = installProgress({ phase: 'stream', sent: 32 * MiB, total: 128 * MiB, startedAt: NOW - 4000, at: NOW, maxRate: 8 * MiB });
+    expect(capped).toEqual({ phase: 'stream', done: 32 * MiB, unit: 'bytes', total: 128 * MiB, bytesPerSecond: 8 * MiB, etaMs: 12_000, maxBytesPerSecond: 8 * MiB });
+    const line = (progress: PendingActivity['progress']) => {
+      const install: PendingActivity = { activity: 'installRelease', state: 'started', attempt: 1, maximumAttempts: 5, progress };
+      return formatLive(status({ phase: 'installRelease', timeline: [{ phase: 'installRelease', startedAt: '2026-12-02T14:39:00.000Z' }], activities: [install] }), NOW);
+    };
+    expect(line(capped)).toEqual(['installRelease: streaming the release: 32.0 MiB of 128.0 MiB (25%), 8.0 MiB/s (capped at 8.0 MiB/s), ETA 12.0s']);
+    expect(line(installProgress({ phase: 'stream', sent: 0, total: 128 * MiB, maxRate: 8 * MiB }))).toEqual(['installRelease: streaming the release: 0 B of 128.0 MiB (0%), capped at 8.0 MiB/s']);
+    expect(installProgress({ phase: 'stream', sent: 0, total: 1, maxRate: 0 })).toBeUndefined();
+  });
+
   test('the health checks on a first attempt: their round and what fails in it (an unreachable sshd too)', () => {
     const health = (failing: string[], round = 4): PendingActivity => ({
       activity: 'checkHealth',
