@@ -18,7 +18,7 @@ import { startVm, type VmHandle } from '../lab/vm.js';
 import { median, patiently, round } from './downtime-restarts.js';
 
 /** The install lock the receiving script takes (the benchmark's own). */
-const LOCK = '/run/ab-bench.lock';
+export const BENCH_LOCK = '/run/ab-bench.lock';
 
 /**
  * The same image bytes three ways, into the spare slot (keeping its label; the next upgrade
@@ -46,7 +46,7 @@ export async function streamFigures(profile: Profile, release: LabArtifact, spar
       await fresh();
       // The product's own receiving script (unpack, and the host's digest of what it received),
       // fed over SSH as the install does; and its unpack command alone from a local file.
-      const streamS = await timed(() => receiveImage(h, createReadStream(image), 'tar.zst', digests, `${mnt}/root`, LOCK, profile.install));
+      const streamS = await timed(() => receiveImage(h, createReadStream(image), 'tar.zst', digests, `${mnt}/root`, BENCH_LOCK, profile.install));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['tar.zst']}; } < "$2"`, [`${mnt}/root`, `${mnt}/image.tar.zst`], { timeoutMs: 600_000 }));
       await fresh();
@@ -100,8 +100,8 @@ async function imageStreamFigures(h: SshHost, install: InstallPriority, ext4: La
     for (let i = 0; i < reps; i++) {
       const rawSshS = await timed(() => h.exec(['sh', '-c', 'cat > /dev/null'], { stdin: createReadStream(ext4.path), timeoutMs: 600_000 }));
       await fresh();
-      const streamS = await timed(() => receiveImage(h, createReadStream(ext4.path), 'ext4-image', digests, spareDevice, LOCK, install));
-      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', LOCK], { timeoutMs: 600_000 }));
+      const streamS = await timed(() => receiveImage(h, createReadStream(ext4.path), 'ext4-image', digests, spareDevice, BENCH_LOCK, install));
+      const postS = await timed(() => h.script(`set -eu\n${AFTER_WRITE}`, [spareDevice, uuid, label || 'ab-bench', BENCH_LOCK], { timeoutMs: 600_000 }));
       await fresh();
       const localUnpackS = await timed(() => h.script(`set -eu\n{ ${UNPACK['ext4-image']}; } < "$2"`, [spareDevice, local], { timeoutMs: 600_000 }));
       await fresh();
@@ -116,7 +116,7 @@ async function imageStreamFigures(h: SshHost, install: InstallPriority, ext4: La
       await fresh();
       const rawPullS = await timed(() => pullInto(h, LAB_PULL, ext4.path, 'cat > /dev/null'));
       await fresh();
-      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', digests, spareDevice, LOCK, install));
+      const pullStreamS = await timed(() => receivePulledImage(h, LAB_PULL, () => createReadStream(ext4.path), 'ext4-image', digests, spareDevice, BENCH_LOCK, install));
       await fresh();
       const pullNoHashS = await timed(() => pullInto(h, LAB_PULL, ext4.path, UNPACK['ext4-image'], [spareDevice]));
       await fresh();

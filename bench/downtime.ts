@@ -21,10 +21,9 @@
 // Every plain restart also records the host's own split: issued → the old
 // boot's last journal entry → the new kernel's start, and kernel start → sshd active.
 //   npm run bench:downtime [-- --runs 3 --formats tar.zst,ext4-image --two-vcpus --parts stream|uefi]
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startHostWorkflow, follow } from '../client/follow.js';
 import { hostStatus } from '../client/temporal.js';
@@ -35,6 +34,7 @@ import { ensureImage, ensureRelease, ensureReleaseImage, startLab, type Lab } fr
 import type { Layout } from '../lab/vm.js';
 import { plainRestart, round, summarize, upgradeFigures, type RestartFigures } from './downtime-restarts.js';
 import { streamFigures, streamFiguresTwoVcpus, vmFacts } from './downtime-stream.js';
+import { machineFacts, writeResult } from './recorded.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -210,29 +210,6 @@ function streamRows(stream: Stream, vcpus = 1): [string, string, string][] {
 function printRows(rows: [string, string, string][], out: string): void {
   for (const [a, b, c] of rows) console.log(`${a.padEnd(52)} ${b.padStart(22)}  ${c}`);
   console.log(`wrote ${out}`);
-}
-
-/**
- * The controller and how the lab restarted its VMs: with the restart supervisor (the default)
- * a firmware reboot starts a new QEMU process, and a kexec stays in the running one;
- * AB_LAB_SUPERVISE=0 resets in place, so both kinds of restart run in one warm process.
- */
-function machineFacts(loadBefore: number[]) {
-  return {
-    host: hostname(),
-    cores: cpus().length,
-    cpu: cpus()[0]?.model ?? '?',
-    loadavgBefore: loadBefore.map(round),
-    loadavgAfter: loadavg().map(round),
-    restartSupervisor: process.env.AB_LAB_SUPERVISE !== '0',
-  };
-}
-
-function writeResult(name: string, result: unknown): string {
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', name);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-  return out;
 }
 
 /**

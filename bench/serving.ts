@@ -8,10 +8,9 @@
 // of --runs (default 3).
 //   npm run bench:serving [-- --runs 3]
 // Writes bench/results/serving.json.
-import { createReadStream, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createReadStream, mkdtempSync, statSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hashFile } from '../activities/image-digests.js';
 import { connectForBulk, receiveImage } from '../activities/receive-image.js';
 import { SshHost, targetFromProfile } from '../activities/ssh.js';
@@ -19,7 +18,8 @@ import type { InstallPriority } from '../lib/host-priority.js';
 import { ensureImage, ensureRelease, ensureReleaseImage, labProfile } from '../lab/session.js';
 import { startVm } from '../lab/vm.js';
 import { median, patiently, round } from './downtime-restarts.js';
-import { vmFacts } from './downtime-stream.js';
+import { BENCH_LOCK, vmFacts } from './downtime-stream.js';
+import { machineFacts, writeResult } from './recorded.js';
 
 const i = process.argv.indexOf('--runs');
 const RUNS = i > 0 ? Number(process.argv[i + 1]) : 3;
@@ -70,7 +70,7 @@ async function main() {
       const t = Date.now();
       const bulk = await connectForBulk(h, profile);
       try {
-        await receiveImage(bulk, createReadStream(ext4.path), 'ext4-image', digests, spare, '/run/ab-bench.lock', priority);
+        await receiveImage(bulk, createReadStream(ext4.path), 'ext4-image', digests, spare, BENCH_LOCK, priority);
       } finally {
         bulk.close();
       }
@@ -132,12 +132,10 @@ async function main() {
       rounds,
       bytes: statSync(ext4.path).size,
       vm: await vmFacts(vm, image.layout),
-      machine: { host: hostname(), cores: cpus().length, cpu: cpus()[0]?.model ?? '?', loadavgBefore: loadBefore.map(round), loadavgAfter: loadavg().map(round) },
+      machine: machineFacts(loadBefore),
       date: new Date().toISOString(),
     };
-    const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'serving.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    const out = writeResult('serving.json', result);
     const rows: [string, string][] = [
       ['install alone (ext4 image over SSH), default priority', `${result.installAloneS} s`],
       ['install alone, nice 0, io normal', `${result.installAloneAtNice0S} s`],
